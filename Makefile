@@ -1,0 +1,58 @@
+# Relance — `make run` serves the dashboard and its worker; `make test` runs the tests.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+
+# A Python >= 3.12: $PYTHON if given, else the first suitable one on PATH or in pyenv.
+PYTHON_CANDIDATES := $(PYTHON) python3.13 python3.12 python3 $(wildcard $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3)
+FIND_PYTHON = for c in $(PYTHON_CANDIDATES); do \
+	  p=$$(command -v $$c 2>/dev/null) || continue; \
+	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
+	done; exit 1
+
+.PHONY: help setup run test lint format migrate clean
+
+help:
+	@echo "make run    set up (venv, dependencies, database, demo data) and serve on http://127.0.0.1:8000 with the worker"
+	@echo "make test   set up and run the test suite (DATABASE_URL=postgres://… to use PostgreSQL)"
+	@echo "make lint   ruff"
+
+$(STAMP): pyproject.toml
+	@py=$$($(FIND_PYTHON)) || { \
+	  echo "Relance needs Python 3.12 or newer (Django 6.1 requires it), and none was found."; \
+	  echo "Install one (e.g. 'pyenv install 3.12') or point to it: make PYTHON=/path/to/python3.12 …"; \
+	  exit 1; }; \
+	echo "Using $$py ($$($$py --version))"; \
+	[ -x $(PY) ] || $$py -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet ".[dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+migrate: $(STAMP)
+	DEBUG=1 $(PY) manage.py migrate --noinput
+
+run: $(STAMP)
+	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py register_schedules
+	DEBUG=1 $(PY) manage.py seed_demo
+	DEBUG=1 $(PY) -m config.devserver
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,41 @@
+"""Recording billing events, and telling subscribers once their transaction has committed."""
+
+from django.db import transaction
+from django.dispatch import Signal
+
+from billing import clock
+from billing.models import Event
+from billing.serializers import snapshot
+
+# Sent after the recording transaction commits, with `event=<Event>`. Other apps (webhooks,
+# the automation engine) subscribe to it; billing knows nothing about them.
+event_committed = Signal()
+
+
+def previous_attributes(before: dict, after: dict) -> dict:
+    """The top-level attributes of `before` whose values differ in `after`."""
+    return {key: value for key, value in before.items() if after.get(key) != value}
+
+
+def record_event(*, type: str, obj, before: dict | None = None) -> Event:
+    """Record one event about `obj` in the current transaction.
+
+    `before` is the object's snapshot taken before the change; `*.updated` events carry the
+    attributes that changed as `previous_attributes`, like Stripe's.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("record_event must run inside the transaction that changes the object")
+    data = snapshot(obj)
+    prev = previous_attributes(before, data) if before is not None and type.endswith(".updated") else None
+    customer = obj if obj._meta.model_name == "customer" else getattr(obj, "customer", None)
+    event = Event.objects.create(
+        type=type,
+        created=clock.now(customer=customer),
+        object_type=data["object"],
+        object_id=obj.public_id,
+        customer_id=customer.public_id if customer is not None else "",
+        data_object=data,
+        previous_attributes=prev,
+    )
+    transaction.on_commit(lambda: event_committed.send(sender=Event, event=event))
+    return event

@@ -1,0 +1,140 @@
+"""Periodic billing jobs: renewals, overdue detection, payment retries, scheduled
+cancellations, pauses and resumes, quote expiry.
+
+Each job finds only what is due through an indexed query, handles it in batches, and is safe
+when two workers run it at once: rows are claimed with `SELECT … FOR UPDATE SKIP LOCKED` on
+PostgreSQL, and every handler re-checks under the row lock that the work is still due.
+"""
+
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, QuerySet
+
+from billing import clock
+from billing.errors import BillingError
+from billing.models import Invoice, InvoiceStatus, Quote, QuoteStatus, Subscription, SubscriptionStatus
+from billing.services import (
+    invoice_mark_overdue,
+    invoice_retry_payment,
+    quote_expire_if_due,
+    subscription_cancel_if_due,
+    subscription_renew,
+    subscription_resume_if_due,
+    subscription_start_pause_if_due,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def process_due(
+    due: Callable[[], QuerySet], handle: Callable, *, batch_size: int | None = None
+) -> int:
+    """Handle every row of `due()` once, batch by batch, in id order. Returns how many were handled.
+
+    1. Claim a batch of due rows after the last id seen, skipping rows another worker holds.
+    2. Handle each row in its own savepoint: one failure is logged and does not undo the others.
+    3. Commit the batch (releasing its locks) and go on until no due row is left.
+    """
+    batch_size = batch_size or settings.BILLING_JOB_BATCH_SIZE
+    handled, last_id = 0, 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                due().filter(pk__gt=last_id).order_by("pk").select_for_update(skip_locked=True)[:batch_size]
+            )
+            if not batch:
+                return handled
+            for obj in batch:
+                last_id = obj.pk
+                try:
+                    with transaction.atomic():
+                        if handle(obj) is not None:
+                            handled += 1
+                except BillingError as exc:
+                    logger.warning("billing job skipped %s: %s", obj, exc.message)
+                except Exception:
+                    logger.exception("billing job failed on %s", obj)
+
+
+def run_overdue() -> int:
+    """Flag open invoices past their due date (one `invoice.overdue` each)."""
+    now = clock.now()
+    return process_due(
+        lambda: Invoice.objects.filter(
+            status=InvoiceStatus.OPEN, overdue_at__isnull=True, due_date__isnull=False, due_date__lte=now
+        ),
+        lambda invoice: invoice_mark_overdue(invoice=invoice),
+    )
+
+
+def run_payment_retries() -> int:
+    """Retry failed payments whose next attempt is due."""
+    now = clock.now()
+    return process_due(
+        lambda: Invoice.objects.filter(
+            status=InvoiceStatus.OPEN, next_payment_attempt__isnull=False, next_payment_attempt__lte=now
+        ),
+        lambda invoice: invoice_retry_payment(invoice=invoice),
+    )
+
+
+def run_renewals() -> int:
+    """Start the next period of subscriptions whose period has ended, and invoice it."""
+    now = clock.now()
+    return process_due(
+        lambda: Subscription.objects.filter(
+            status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE,
+                        SubscriptionStatus.UNPAID, SubscriptionStatus.PAUSED],
+            current_period_end__lte=now,
+        ).exclude(cancel_at__lte=F("current_period_end")),
+        lambda subscription: subscription_renew(subscription=subscription),
+    )
+
+
+def run_scheduled_cancellations() -> int:
+    """Cancel subscriptions whose scheduled cancellation time has come."""
+    now = clock.now()
+    return process_due(
+        lambda: Subscription.objects.exclude(status=SubscriptionStatus.CANCELED).filter(cancel_at__lte=now),
+        lambda subscription: subscription_cancel_if_due(subscription=subscription),
+    )
+
+
+def run_pauses() -> int:
+    """Start scheduled pauses, then resume paused subscriptions whose resume time has come."""
+    now = clock.now()
+    started = process_due(
+        lambda: Subscription.objects.filter(
+            status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE], pause_starts_at__lte=now
+        ),
+        lambda subscription: subscription_start_pause_if_due(subscription=subscription),
+    )
+    resumed = process_due(
+        lambda: Subscription.objects.filter(status=SubscriptionStatus.PAUSED, pause_resumes_at__lte=now),
+        lambda subscription: subscription_resume_if_due(subscription=subscription),
+    )
+    return started + resumed
+
+
+def run_quote_expiry() -> int:
+    """Cancel open quotes whose expiry date has passed (`quote.canceled`, reason expired)."""
+    now = clock.now()
+    return process_due(
+        lambda: Quote.objects.filter(status=QuoteStatus.OPEN, expires_at__lte=now),
+        lambda quote: quote_expire_if_due(quote=quote),
+    )
+
+
+# In the order a tick runs them: cancellations before renewals, so a subscription that
+# ends at its period's end is canceled rather than renewed.
+JOBS: dict[str, Callable[[], int]] = {
+    "scheduled_cancellations": run_scheduled_cancellations,
+    "renewals": run_renewals,
+    "payment_retries": run_payment_retries,
+    "overdue": run_overdue,
+    "pauses": run_pauses,
+    "quote_expiry": run_quote_expiry,
+}

@@ -1,0 +1,22 @@
+from billing.models.account import AccountSettings
+from billing.models.catalog import Interval, Price, Product
+from billing.models.customers import Customer
+from billing.models.events import Event, EventType
+from billing.models.invoices import BillingReason, Invoice, InvoiceLine, InvoiceStatus
+from billing.models.payments import DeclineType, PaymentAttempt, PaymentOutcome
+from billing.models.quotes import Quote, QuoteLine, QuoteStatus
+from billing.models.retries import EndBehavior, RetryPolicy, ScheduleKind
+from billing.models.subscriptions import (
+    CollectionMethod,
+    PauseBehavior,
+    Subscription,
+    SubscriptionItem,
+    SubscriptionStatus,
+)
+
+__all__ = [
+    "AccountSettings", "BillingReason", "CollectionMethod", "Customer", "DeclineType", "EndBehavior", "Event",
+    "EventType", "Interval", "Invoice", "InvoiceLine", "InvoiceStatus", "PauseBehavior", "PaymentAttempt",
+    "PaymentOutcome", "Price", "Product", "Quote", "QuoteLine", "QuoteStatus", "RetryPolicy", "ScheduleKind",
+    "Subscription", "SubscriptionItem", "SubscriptionStatus",
+]

@@ -1,0 +1,28 @@
+from django.conf import settings
+from django.db import models
+
+from billing.models.fields import PublicIdField
+
+
+def _default_currency() -> str:
+    return settings.DEFAULT_CURRENCY
+
+
+class Customer(models.Model):
+    public_id = PublicIdField(prefix="cus")
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    currency = models.CharField(max_length=3, default=_default_currency)
+    metadata = models.JSONField(default=dict, blank=True)
+    default_payment_method = models.CharField(
+        max_length=32, blank=True, help_text="A test card number, e.g. 4242424242424242."
+    )
+    created = models.DateTimeField(db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["email"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"

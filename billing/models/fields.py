@@ -1,0 +1,39 @@
+"""Public prefixed ids (`cus_…`, `in_…`) shown in URLs and event payloads."""
+
+import secrets
+import string
+
+from django.db import models
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_public_id(prefix: str, length: int = 20) -> str:
+    return f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+class PublicIdField(models.CharField):
+    """A unique `<prefix>_<random>` id, filled in on insert (bulk_create included)."""
+
+    def __init__(self, *args, prefix: str, **kwargs):
+        self.prefix = prefix
+        kwargs.setdefault("max_length", 40)
+        kwargs.setdefault("unique", True)
+        kwargs.setdefault("editable", False)
+        kwargs.setdefault("verbose_name", "ID")
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["prefix"] = self.prefix
+        for key, default in (("max_length", 40), ("unique", True), ("editable", False), ("verbose_name", "ID")):
+            if kwargs.get(key) == default:
+                kwargs.pop(key)
+        return name, path, args, kwargs
+
+    def pre_save(self, model_instance, add):
+        value = getattr(model_instance, self.attname)
+        if not value:
+            value = new_public_id(self.prefix)
+            setattr(model_instance, self.attname, value)
+        return value

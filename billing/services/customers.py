@@ -1,0 +1,57 @@
+"""Customer services: create and update, each recording one event."""
+
+from django.db import transaction
+
+from billing import clock
+from billing.errors import BillingError
+from billing.events import record_event
+from billing.models import Customer, EventType
+from billing.serializers import snapshot
+from billing.services.common import UNSET, check_metadata, lock
+
+
+def customer_create(
+    *,
+    name: str,
+    email: str,
+    currency: str | None = None,
+    metadata: dict | None = None,
+    default_payment_method: str = "",
+) -> Customer:
+    from django.conf import settings
+
+    currency = (currency or settings.DEFAULT_CURRENCY).upper()
+    if currency not in settings.CURRENCIES:
+        raise BillingError(f"Currency {currency} is not supported.")
+    with transaction.atomic():
+        customer = Customer.objects.create(
+            name=name,
+            email=email,
+            currency=currency,
+            metadata=check_metadata(metadata),
+            default_payment_method=default_payment_method,
+            created=clock.now(),
+        )
+        record_event(type=EventType.CUSTOMER_CREATED, obj=customer)
+    return customer
+
+
+def customer_update(
+    *, customer: Customer, name=UNSET, email=UNSET, metadata=UNSET, default_payment_method=UNSET
+) -> Customer:
+    with transaction.atomic():
+        customer = lock(customer)
+        before = snapshot(customer)
+        changes = {"name": name, "email": email, "default_payment_method": default_payment_method}
+        if metadata is not UNSET:
+            changes["metadata"] = check_metadata(metadata)
+        fields = []
+        for field, value in changes.items():
+            if value is not UNSET and getattr(customer, field) != value:
+                setattr(customer, field, value)
+                fields.append(field)
+        if not fields:
+            return customer
+        customer.save(update_fields=[*fields, "updated"])
+        record_event(type=EventType.CUSTOMER_UPDATED, obj=customer, before=before)
+    return customer

@@ -1,0 +1,282 @@
+"""Invoice services: each checks the transition, saves, and records one event."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from moneyed import Money
+
+from billing import clock
+from billing.errors import BillingError, InvalidTransition
+from billing.events import record_event
+from billing.models import (
+    AccountSettings,
+    BillingReason,
+    CollectionMethod,
+    Customer,
+    EventType,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Price,
+    Product,
+    RetryPolicy,
+    Subscription,
+)
+from billing.serializers import snapshot
+from billing.services.common import UNSET, check_metadata, lock, round_money
+from billing.transitions import check_transition
+
+
+@dataclass
+class LineItem:
+    """One invoice or quote line: a price (amount from it) or a description with an amount."""
+
+    price: Price | None = None
+    quantity: int = 1
+    description: str = ""
+    unit_amount: Money | None = None
+    product: Product | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+    def resolve(self) -> tuple[str, Money, Product | None]:
+        if self.quantity < 1:
+            raise BillingError("Quantity must be at least 1.")
+        if self.price is not None:
+            unit = self.price.unit_amount
+            product = self.product or self.price.product
+            description = self.description or product.name
+        elif self.unit_amount is not None:
+            unit, product, description = self.unit_amount, self.product, self.description
+            if not description:
+                raise BillingError("A line without a price needs a description.")
+        else:
+            raise BillingError("A line needs a price or an amount.")
+        if unit.amount < 0:
+            raise BillingError("Line amounts cannot be negative.")
+        return description, round_money(unit), product
+
+
+def build_lines(lines: list[LineItem], currency: str, model, parent_field: str, parent) -> Money:
+    if not lines:
+        raise BillingError("Add at least one line.")
+    total = Money(0, currency)
+    rows = []
+    for item in lines:
+        description, unit, product = item.resolve()
+        if str(unit.currency) != currency:
+            raise BillingError(f"Line '{description}' is in {unit.currency}, but the document is in {currency}.")
+        amount = unit * item.quantity
+        total += amount
+        row = model(
+            **{parent_field: parent},
+            price=item.price, product=product, description=description,
+            quantity=item.quantity, unit_amount=unit, amount=amount,
+        )
+        if hasattr(row, "period_start"):
+            row.period_start, row.period_end = item.period_start, item.period_end
+        rows.append(row)
+    model.objects.bulk_create(rows)
+    return total
+
+
+def invoice_create(
+    *,
+    customer: Customer,
+    lines: list[LineItem],
+    subscription: Subscription | None = None,
+    currency: str | None = None,
+    collection_method: str = CollectionMethod.CHARGE_AUTOMATICALLY,
+    days_until_due: int | None = None,
+    due_date: datetime | None = None,
+    auto_advance: bool = True,
+    description: str = "",
+    metadata: dict | None = None,
+    billing_reason: str = BillingReason.MANUAL,
+    period_start: datetime | None = None,
+    period_end: datetime | None = None,
+    retry_policy: RetryPolicy | None = None,
+) -> Invoice:
+    """Create a draft invoice with its lines (`invoice.created`)."""
+    currency = (currency or customer.currency).upper()
+    if collection_method == CollectionMethod.SEND_INVOICE and days_until_due is None and due_date is None:
+        days_until_due = 30
+    with transaction.atomic():
+        now = clock.now(customer=customer)
+        invoice = Invoice.objects.create(
+            customer=customer, subscription=subscription, status=InvoiceStatus.DRAFT,
+            billing_reason=billing_reason, description=description,
+            total=Money(0, currency), amount_paid=Money(0, currency),
+            collection_method=collection_method, days_until_due=days_until_due, due_date=due_date,
+            auto_advance=auto_advance, metadata=check_metadata(metadata), retry_policy=retry_policy,
+            period_start=period_start, period_end=period_end, created=now,
+        )
+        invoice.total = build_lines(lines, currency, InvoiceLine, "invoice", invoice)
+        invoice.save(update_fields=["total"])
+        record_event(type=EventType.INVOICE_CREATED, obj=invoice)
+    return invoice
+
+
+def invoice_recalculate(*, invoice: Invoice) -> Invoice:
+    """Recompute a draft invoice's total from its lines (after lines were edited)."""
+    with transaction.atomic():
+        invoice = lock(invoice)
+        if invoice.status != InvoiceStatus.DRAFT:
+            raise InvalidTransition(f"Invoice {invoice} is {invoice.status}; only draft invoices can change lines.")
+        before = snapshot(invoice)
+        total = Money(0, invoice.currency)
+        for line in invoice.lines.all():
+            if str(line.unit_amount.currency) != invoice.currency:
+                raise BillingError(f"Line '{line.description}' is not in {invoice.currency}.")
+            expected = line.unit_amount * line.quantity
+            if line.amount != expected:
+                line.amount = expected
+                line.save(update_fields=["amount", "amount_currency"])
+            total += expected
+        if total != invoice.total or before != snapshot(invoice):
+            invoice.total = total
+            invoice.save(update_fields=["total", "total_currency", "updated"])
+            record_event(type=EventType.INVOICE_UPDATED, obj=invoice, before=before)
+    return invoice
+
+
+def invoice_finalize(*, invoice: Invoice) -> Invoice:
+    """draft → open (`invoice.finalized`): numbered; a 'send invoice' invoice gets its due date."""
+    with transaction.atomic():
+        invoice = lock(invoice)
+        check_transition(invoice, InvoiceStatus.OPEN)
+        now = clock.now(customer=invoice.customer)
+        invoice.status = InvoiceStatus.OPEN
+        invoice.finalized_at = now
+        invoice.number = f"RL-{invoice.pk:06d}"
+        if invoice.collection_method == CollectionMethod.SEND_INVOICE and invoice.due_date is None:
+            invoice.due_date = now + timedelta(days=invoice.days_until_due or 30)
+        invoice.save(update_fields=["status", "finalized_at", "number", "due_date", "updated"])
+        record_event(type=EventType.INVOICE_FINALIZED, obj=invoice)
+    return invoice
+
+
+def invoice_mark_paid(*, invoice: Invoice, paid_out_of_band: bool = True) -> Invoice:
+    """open/uncollectible → paid (`invoice.paid`); a past-due or unpaid subscription becomes active."""
+    from billing.services.subscriptions import subscription_mark_active
+
+    with transaction.atomic():
+        invoice = lock(invoice)
+        check_transition(invoice, InvoiceStatus.PAID)
+        invoice.status = InvoiceStatus.PAID
+        invoice.paid_at = clock.now(customer=invoice.customer)
+        invoice.amount_paid = invoice.total
+        invoice.paid_out_of_band = paid_out_of_band
+        invoice.next_payment_attempt = None
+        invoice.save(
+            update_fields=["status", "paid_at", "amount_paid", "amount_paid_currency", "paid_out_of_band",
+                           "next_payment_attempt", "updated"]
+        )
+        record_event(type=EventType.INVOICE_PAID, obj=invoice)
+        subscription = invoice.subscription
+        if subscription is not None and subscription.status in ("past_due", "unpaid"):
+            still_unpaid = subscription.invoices.filter(status=InvoiceStatus.OPEN).exclude(pk=invoice.pk).exists()
+            if not still_unpaid:
+                subscription_mark_active(subscription=subscription)
+    return invoice
+
+
+def invoice_void(*, invoice: Invoice) -> Invoice:
+    """open/uncollectible → void (`invoice.voided`)."""
+    with transaction.atomic():
+        invoice = lock(invoice)
+        check_transition(invoice, InvoiceStatus.VOID)
+        invoice.status = InvoiceStatus.VOID
+        invoice.voided_at = clock.now(customer=invoice.customer)
+        invoice.next_payment_attempt = None
+        invoice.save(update_fields=["status", "voided_at", "next_payment_attempt", "updated"])
+        record_event(type=EventType.INVOICE_VOIDED, obj=invoice)
+    return invoice
+
+
+def invoice_mark_uncollectible(*, invoice: Invoice) -> Invoice:
+    """open → uncollectible (`invoice.marked_uncollectible`): bad debt, no more retries."""
+    with transaction.atomic():
+        invoice = lock(invoice)
+        check_transition(invoice, InvoiceStatus.UNCOLLECTIBLE)
+        invoice.status = InvoiceStatus.UNCOLLECTIBLE
+        invoice.marked_uncollectible_at = clock.now(customer=invoice.customer)
+        invoice.next_payment_attempt = None
+        invoice.save(update_fields=["status", "marked_uncollectible_at", "next_payment_attempt", "updated"])
+        record_event(type=EventType.INVOICE_MARKED_UNCOLLECTIBLE, obj=invoice)
+    return invoice
+
+
+def invoice_mark_overdue(*, invoice: Invoice) -> Invoice:
+    """Flag an open invoice past its due date (`invoice.overdue`), once per invoice."""
+    with transaction.atomic():
+        invoice = lock(invoice)
+        now = clock.now(customer=invoice.customer)
+        if invoice.status != InvoiceStatus.OPEN:
+            raise InvalidTransition(f"Invoice {invoice} is {invoice.status}; only open invoices become overdue.")
+        if invoice.overdue_at is not None:
+            raise InvalidTransition(f"Invoice {invoice} was already found overdue.")
+        if invoice.due_date is None or invoice.due_date > now:
+            raise InvalidTransition(f"Invoice {invoice} is not past its due date.")
+        invoice.overdue_at = now
+        invoice.save(update_fields=["overdue_at", "updated"])
+        record_event(type=EventType.INVOICE_OVERDUE, obj=invoice)
+    return invoice
+
+
+def invoice_update(
+    *,
+    invoice: Invoice,
+    due_date=UNSET,
+    auto_advance=UNSET,
+    description=UNSET,
+    metadata=UNSET,
+    retry_policy=UNSET,
+) -> Invoice:
+    """Change an invoice's editable fields (`invoice.updated` with the previous values)."""
+    with transaction.atomic():
+        invoice = lock(invoice)
+        before = snapshot(invoice)
+        changes = {"due_date": due_date, "auto_advance": auto_advance, "description": description,
+                   "retry_policy": retry_policy}
+        if metadata is not UNSET:
+            changes["metadata"] = check_metadata(metadata)
+        changes = {k: v for k, v in changes.items() if v is not UNSET and getattr(invoice, k) != v}
+        if not changes:
+            return invoice
+        if set(changes) - {"metadata"} and invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.OPEN):
+            raise InvalidTransition(f"Invoice {invoice} is {invoice.status}; only its metadata can change.")
+        for field, value in changes.items():
+            setattr(invoice, field, value)
+        fields = list(changes)
+        if "auto_advance" in changes and not invoice.auto_advance:
+            invoice.next_payment_attempt = None
+            fields.append("next_payment_attempt")
+        if "retry_policy" in changes and invoice.first_failed_at and invoice.status == InvoiceStatus.OPEN:
+            invoice.next_payment_attempt = next_retry_time(invoice)
+            fields.append("next_payment_attempt")
+        invoice.save(update_fields=[*fields, "updated"])
+        record_event(type=EventType.INVOICE_UPDATED, obj=invoice, before=before)
+    return invoice
+
+
+def next_retry_time(invoice: Invoice) -> datetime | None:
+    """When the next automatic retry of a failed invoice is due, or None when retries are exhausted.
+
+    The schedule is the invoice's retry policy, else the account's default retry settings;
+    offsets count from the first failed attempt.
+    """
+    if not invoice.auto_advance or invoice.first_failed_at is None:
+        return None
+    schedule = invoice.retry_policy or AccountSettings.load()
+    offsets = schedule.retry_offsets()
+    retries_done = max(invoice.attempt_count - 1, 0)
+    if retries_done >= len(offsets):
+        return None
+    return max(invoice.first_failed_at + offsets[retries_done], clock.now(customer=invoice.customer))
+
+
+def retry_end_behavior(invoice: Invoice) -> str:
+    schedule = invoice.retry_policy or AccountSettings.load()
+    return schedule.end_behavior
