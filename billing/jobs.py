@@ -29,9 +29,7 @@ from billing.services import (
 logger = logging.getLogger(__name__)
 
 
-def process_due(
-    due: Callable[[], QuerySet], handle: Callable, *, batch_size: int | None = None
-) -> int:
+def process_due(due: Callable[[], QuerySet], handle: Callable, *, batch_size: int | None = None) -> int:
     """Handle every row of `due()` once, batch by batch, in id order. Returns how many were handled.
 
     1. Claim a batch of due rows after the last id seen, skipping rows another worker holds.
@@ -42,9 +40,7 @@ def process_due(
     handled, last_id = 0, 0
     while True:
         with transaction.atomic():
-            batch = list(
-                due().filter(pk__gt=last_id).order_by("pk").select_for_update(skip_locked=True)[:batch_size]
-            )
+            batch = list(due().filter(pk__gt=last_id).order_by("pk").select_for_update(skip_locked=True)[:batch_size])
             if not batch:
                 return handled
             for obj in batch:
@@ -86,8 +82,12 @@ def run_renewals() -> int:
     now = clock.now()
     return process_due(
         lambda: Subscription.objects.filter(
-            status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE,
-                        SubscriptionStatus.UNPAID, SubscriptionStatus.PAUSED],
+            status__in=[
+                SubscriptionStatus.ACTIVE,
+                SubscriptionStatus.PAST_DUE,
+                SubscriptionStatus.UNPAID,
+                SubscriptionStatus.PAUSED,
+            ],
             current_period_end__lte=now,
         ).exclude(cancel_at__lte=F("current_period_end")),
         lambda subscription: subscription_renew(subscription=subscription),

@@ -27,8 +27,12 @@ FAILS_ONCE_CARD = "4000000000000341"
 def make_customer(**fields) -> Customer:
     n = Customer.objects.count() + 1
     defaults = {
-        "name": f"Customer {n}", "email": f"customer{n}@example.com", "currency": "EUR",
-        "default_payment_method": GOOD_CARD, "metadata": {}, "created": timezone.now(),
+        "name": f"Customer {n}",
+        "email": f"customer{n}@example.com",
+        "currency": "EUR",
+        "default_payment_method": GOOD_CARD,
+        "metadata": {},
+        "created": timezone.now(),
     }
     return Customer.objects.create(**{**defaults, **fields})
 
@@ -42,8 +46,11 @@ def make_invoice(status="open", amount="100.00", currency="EUR", customer=None, 
     customer = customer or make_customer(currency=currency)
     now = timezone.now()
     defaults = {
-        "customer": customer, "status": status, "total": Money(amount, currency),
-        "amount_paid": Money(0, currency), "created": now,
+        "customer": customer,
+        "status": status,
+        "total": Money(amount, currency),
+        "amount_paid": Money(0, currency),
+        "created": now,
     }
     if status != "draft":
         defaults["finalized_at"] = now
@@ -52,8 +59,11 @@ def make_invoice(status="open", amount="100.00", currency="EUR", customer=None, 
         invoice.number = f"RL-{invoice.pk:06d}"
         invoice.save(update_fields=["number"])
     InvoiceLine.objects.create(
-        invoice=invoice, description="Consulting", quantity=1,
-        unit_amount=Money(amount, currency), amount=Money(amount, currency),
+        invoice=invoice,
+        description="Consulting",
+        quantity=1,
+        unit_amount=Money(amount, currency),
+        amount=Money(amount, currency),
     )
     return invoice
 
@@ -63,8 +73,11 @@ def make_subscription(status="active", customer=None, price=None, **fields) -> S
     price = price or make_price()
     now = timezone.now()
     defaults = {
-        "customer": customer, "status": status, "currency": str(price.unit_amount.currency),
-        "current_period_start": now - timedelta(days=10), "current_period_end": now + timedelta(days=20),
+        "customer": customer,
+        "status": status,
+        "currency": str(price.unit_amount.currency),
+        "current_period_start": now - timedelta(days=10),
+        "current_period_end": now + timedelta(days=20),
         "created": now - timedelta(days=10),
     }
     subscription = Subscription.objects.create(**{**defaults, **fields})
@@ -76,12 +89,18 @@ def make_quote(status="open", amount="500.00", currency="EUR", customer=None, **
     customer = customer or make_customer(currency=currency)
     now = timezone.now()
     defaults = {
-        "customer": customer, "status": status, "total": Money(amount, currency),
-        "expires_at": now + timedelta(days=14), "created": now,
+        "customer": customer,
+        "status": status,
+        "total": Money(amount, currency),
+        "expires_at": now + timedelta(days=14),
+        "created": now,
     }
     quote = Quote.objects.create(**{**defaults, **fields})
     QuoteLine.objects.create(
-        quote=quote, description="Implementation", quantity=1,
-        unit_amount=Money(amount, currency), amount=Money(amount, currency),
+        quote=quote,
+        description="Implementation",
+        quantity=1,
+        unit_amount=Money(amount, currency),
+        amount=Money(amount, currency),
     )
     return quote

@@ -29,9 +29,7 @@ class Price(models.Model):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="prices")
     nickname = models.CharField(max_length=100, blank=True)
     unit_amount = MoneyField(max_digits=14, decimal_places=2)
-    interval = models.CharField(
-        max_length=5, choices=Interval, blank=True, help_text="Empty for a one-off price."
-    )
+    interval = models.CharField(max_length=5, choices=Interval, blank=True, help_text="Empty for a one-off price.")
     active = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
 

@@ -65,11 +65,13 @@ class Invoice(models.Model):
         indexes = [
             models.Index(fields=["status", "-created"], name="invoice_status_created"),
             models.Index(
-                fields=["due_date"], name="invoice_overdue_due",
+                fields=["due_date"],
+                name="invoice_overdue_due",
                 condition=Q(status="open", overdue_at__isnull=True, due_date__isnull=False),
             ),
             models.Index(
-                fields=["next_payment_attempt"], name="invoice_retry_due",
+                fields=["next_payment_attempt"],
+                name="invoice_retry_due",
                 condition=Q(status="open", next_payment_attempt__isnull=False),
             ),
         ]

@@ -26,19 +26,24 @@ class RetrySchedule(models.Model):
 
     schedule_kind = models.CharField(max_length=20, choices=ScheduleKind, default=ScheduleKind.WITHIN_DAYS)
     max_retries = models.PositiveSmallIntegerField(
-        default=4, validators=[MinValueValidator(0), MaxValueValidator(MAX_RETRIES)],
+        default=4,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_RETRIES)],
         help_text=f"Number of retries after the first failed attempt (0 to {MAX_RETRIES}).",
     )
     within_days = models.PositiveSmallIntegerField(
-        default=14, validators=[MinValueValidator(1), MaxValueValidator(MAX_RETRY_DAYS)],
+        default=14,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RETRY_DAYS)],
         help_text=f"Days after the first failure within which the retries happen (1 to {MAX_RETRY_DAYS}).",
     )
     day_offsets = models.JSONField(
-        default=list, blank=True,
+        default=list,
+        blank=True,
         help_text="Days after the first failure, e.g. [1, 3, 5, 7] (used by the 'chosen days' schedule).",
     )
     end_behavior = models.CharField(
-        max_length=30, choices=EndBehavior, default=EndBehavior.LEAVE_PAST_DUE,
+        max_length=30,
+        choices=EndBehavior,
+        default=EndBehavior.LEAVE_PAST_DUE,
         help_text="What happens to the subscription after the last retry fails.",
     )
 

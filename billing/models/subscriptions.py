@@ -55,7 +55,8 @@ class Subscription(models.Model):
         indexes = [
             # Each periodic job finds what is due through its own partial index.
             models.Index(
-                fields=["current_period_end"], name="sub_renewal_due",
+                fields=["current_period_end"],
+                name="sub_renewal_due",
                 condition=Q(status__in=["active", "past_due", "unpaid", "paused"]),
             ),
             models.Index(fields=["cancel_at"], name="sub_cancel_due", condition=~Q(status="canceled")),

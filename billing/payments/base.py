@@ -15,8 +15,6 @@ class ChargeResult:
 
 
 class PaymentGateway(Protocol):
-    def charge(
-        self, *, amount: Money, payment_method: str, attempt_number: int, idempotency_key: str
-    ) -> ChargeResult:
+    def charge(self, *, amount: Money, payment_method: str, attempt_number: int, idempotency_key: str) -> ChargeResult:
         """Charge `amount` to `payment_method`; `attempt_number` counts attempts on one invoice."""
         ...

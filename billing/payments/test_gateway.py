@@ -22,19 +22,23 @@ TEST_CARDS: dict[str, TestCard] = {
     for card in [
         TestCard("4242424242424242", "Succeeds", _SUCCESS),
         TestCard(
-            "4000000000000002", "Always declined (soft: card_declined)",
+            "4000000000000002",
+            "Always declined (soft: card_declined)",
             ChargeResult(False, "card_declined", "soft", "Your card was declined."),
         ),
         TestCard(
-            "4000000000009995", "Insufficient funds (soft)",
+            "4000000000009995",
+            "Insufficient funds (soft)",
             ChargeResult(False, "insufficient_funds", "soft", "Your card has insufficient funds."),
         ),
         TestCard(
-            "4000000000000069", "Expired card (hard)",
+            "4000000000000069",
+            "Expired card (hard)",
             ChargeResult(False, "expired_card", "hard", "Your card has expired."),
         ),
         TestCard(
-            "4000000000000341", "Fails the first attempt, succeeds on retry",
+            "4000000000000341",
+            "Fails the first attempt, succeeds on retry",
             ChargeResult(False, "processing_error", "soft", "An error occurred while processing your card."),
             succeeds_on_retry=True,
         ),
@@ -50,9 +54,7 @@ class TestGateway:
 
     __test__ = False  # not a pytest test class
 
-    def charge(
-        self, *, amount: Money, payment_method: str, attempt_number: int, idempotency_key: str
-    ) -> ChargeResult:
+    def charge(self, *, amount: Money, payment_method: str, attempt_number: int, idempotency_key: str) -> ChargeResult:
         number = payment_method.replace(" ", "")
         if not number:
             return _NO_METHOD

@@ -71,8 +71,12 @@ def build_lines(lines: list[LineItem], currency: str, model, parent_field: str, 
         total += amount
         row = model(
             **{parent_field: parent},
-            price=item.price, product=product, description=description,
-            quantity=item.quantity, unit_amount=unit, amount=amount,
+            price=item.price,
+            product=product,
+            description=description,
+            quantity=item.quantity,
+            unit_amount=unit,
+            amount=amount,
         )
         if hasattr(row, "period_start"):
             row.period_start, row.period_end = item.period_start, item.period_end
@@ -105,12 +109,22 @@ def invoice_create(
     with transaction.atomic():
         now = clock.now(customer=customer)
         invoice = Invoice.objects.create(
-            customer=customer, subscription=subscription, status=InvoiceStatus.DRAFT,
-            billing_reason=billing_reason, description=description,
-            total=Money(0, currency), amount_paid=Money(0, currency),
-            collection_method=collection_method, days_until_due=days_until_due, due_date=due_date,
-            auto_advance=auto_advance, metadata=check_metadata(metadata), retry_policy=retry_policy,
-            period_start=period_start, period_end=period_end, created=now,
+            customer=customer,
+            subscription=subscription,
+            status=InvoiceStatus.DRAFT,
+            billing_reason=billing_reason,
+            description=description,
+            total=Money(0, currency),
+            amount_paid=Money(0, currency),
+            collection_method=collection_method,
+            days_until_due=days_until_due,
+            due_date=due_date,
+            auto_advance=auto_advance,
+            metadata=check_metadata(metadata),
+            retry_policy=retry_policy,
+            period_start=period_start,
+            period_end=period_end,
+            created=now,
         )
         invoice.total = build_lines(lines, currency, InvoiceLine, "invoice", invoice)
         invoice.save(update_fields=["total"])
@@ -170,8 +184,15 @@ def invoice_mark_paid(*, invoice: Invoice, paid_out_of_band: bool = True) -> Inv
         invoice.paid_out_of_band = paid_out_of_band
         invoice.next_payment_attempt = None
         invoice.save(
-            update_fields=["status", "paid_at", "amount_paid", "amount_paid_currency", "paid_out_of_band",
-                           "next_payment_attempt", "updated"]
+            update_fields=[
+                "status",
+                "paid_at",
+                "amount_paid",
+                "amount_paid_currency",
+                "paid_out_of_band",
+                "next_payment_attempt",
+                "updated",
+            ]
         )
         record_event(type=EventType.INVOICE_PAID, obj=invoice)
         subscription = invoice.subscription
@@ -238,8 +259,12 @@ def invoice_update(
     with transaction.atomic():
         invoice = lock(invoice)
         before = snapshot(invoice)
-        changes = {"due_date": due_date, "auto_advance": auto_advance, "description": description,
-                   "retry_policy": retry_policy}
+        changes = {
+            "due_date": due_date,
+            "auto_advance": auto_advance,
+            "description": description,
+            "retry_policy": retry_policy,
+        }
         if metadata is not UNSET:
             changes["metadata"] = check_metadata(metadata)
         changes = {k: v for k, v in changes.items() if v is not UNSET and getattr(invoice, k) != v}

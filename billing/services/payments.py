@@ -44,10 +44,15 @@ def invoice_attempt_payment(*, invoice: Invoice) -> PaymentAttempt:
             idempotency_key=f"{invoice.public_id}:attempt:{number}",
         )
         attempt = PaymentAttempt.objects.create(
-            invoice=invoice, created=now, attempt_number=number, amount=amount,
+            invoice=invoice,
+            created=now,
+            attempt_number=number,
+            amount=amount,
             payment_method=customer.default_payment_method,
             outcome=PaymentOutcome.SUCCEEDED if result.succeeded else PaymentOutcome.FAILED,
-            failure_code=result.failure_code, decline_type=result.decline_type, message=result.message,
+            failure_code=result.failure_code,
+            decline_type=result.decline_type,
+            message=result.message,
         )
         invoice.attempt_count = number
         if result.succeeded:

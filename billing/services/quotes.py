@@ -30,8 +30,13 @@ def quote_create(
     currency = (currency or customer.currency).upper()
     with transaction.atomic():
         quote = Quote.objects.create(
-            customer=customer, status=QuoteStatus.DRAFT, description=description, total=Money(0, currency),
-            expires_at=expires_at, metadata=check_metadata(metadata), created=clock.now(customer=customer),
+            customer=customer,
+            status=QuoteStatus.DRAFT,
+            description=description,
+            total=Money(0, currency),
+            expires_at=expires_at,
+            metadata=check_metadata(metadata),
+            created=clock.now(customer=customer),
         )
         quote.total = build_lines(lines, currency, QuoteLine, "quote", quote)
         quote.save(update_fields=["total"])
@@ -66,11 +71,18 @@ def quote_accept(*, quote: Quote) -> Quote:
         if quote.expires_at and quote.expires_at <= now:
             raise InvalidTransition(f"Quote {quote} expired on {quote.expires_at:%Y-%m-%d}; it cannot be accepted.")
         invoice = invoice_create(
-            customer=quote.customer, currency=quote.currency, billing_reason=BillingReason.QUOTE_ACCEPT,
+            customer=quote.customer,
+            currency=quote.currency,
+            billing_reason=BillingReason.QUOTE_ACCEPT,
             description=f"Quote {quote.number}",
             lines=[
-                LineItem(price=line.price, product=line.product, description=line.description,
-                         quantity=line.quantity, unit_amount=line.unit_amount)
+                LineItem(
+                    price=line.price,
+                    product=line.product,
+                    description=line.description,
+                    quantity=line.quantity,
+                    unit_amount=line.unit_amount,
+                )
                 for line in quote.lines.all()
             ],
         )

@@ -74,10 +74,15 @@ def subscription_create(
     with transaction.atomic():
         start = start or clock.now(customer=customer)
         subscription = Subscription.objects.create(
-            customer=customer, status=SubscriptionStatus.ACTIVE, currency=currencies.pop(),
-            current_period_start=start, current_period_end=add_interval(start, interval),
-            collection_method=collection_method, days_until_due=days_until_due,
-            metadata=check_metadata(metadata), created=start,
+            customer=customer,
+            status=SubscriptionStatus.ACTIVE,
+            currency=currencies.pop(),
+            current_period_start=start,
+            current_period_end=add_interval(start, interval),
+            collection_method=collection_method,
+            days_until_due=days_until_due,
+            metadata=check_metadata(metadata),
+            created=start,
         )
         SubscriptionItem.objects.bulk_create(
             [SubscriptionItem(subscription=subscription, price=price, quantity=qty) for price, qty in items]
@@ -99,8 +104,12 @@ def bill_period(*, subscription: Subscription, reason: str = BillingReason.SUBSC
     with transaction.atomic():
         subscription = lock(subscription)
         lines = [
-            LineItem(price=item.price, quantity=item.quantity,
-                     period_start=subscription.current_period_start, period_end=subscription.current_period_end)
+            LineItem(
+                price=item.price,
+                quantity=item.quantity,
+                period_start=subscription.current_period_start,
+                period_end=subscription.current_period_end,
+            )
             for item in subscription.items.select_related("price__product")
         ]
         leave_draft = subscription.status == SubscriptionStatus.UNPAID or (
@@ -108,10 +117,15 @@ def bill_period(*, subscription: Subscription, reason: str = BillingReason.SUBSC
             and subscription.pause_behavior == PauseBehavior.KEEP_AS_DRAFT
         )
         invoice = invoice_create(
-            customer=subscription.customer, subscription=subscription, lines=lines,
-            currency=subscription.currency, collection_method=subscription.collection_method,
-            days_until_due=subscription.days_until_due, billing_reason=reason,
-            period_start=subscription.current_period_start, period_end=subscription.current_period_end,
+            customer=subscription.customer,
+            subscription=subscription,
+            lines=lines,
+            currency=subscription.currency,
+            collection_method=subscription.collection_method,
+            days_until_due=subscription.days_until_due,
+            billing_reason=reason,
+            period_start=subscription.current_period_start,
+            period_end=subscription.current_period_end,
             auto_advance=not leave_draft,
         )
         if leave_draft:
@@ -184,9 +198,14 @@ def subscription_cancel(*, subscription: Subscription, reason: str = "cancellati
     with transaction.atomic():
         now = clock.now(customer=subscription.customer)
         subscription = _set_status(
-            subscription, SubscriptionStatus.CANCELED,
-            canceled_at=now, ended_at=now, cancellation_reason=reason,
-            pause_behavior="", pause_starts_at=None, pause_resumes_at=None,
+            subscription,
+            SubscriptionStatus.CANCELED,
+            canceled_at=now,
+            ended_at=now,
+            cancellation_reason=reason,
+            pause_behavior="",
+            pause_starts_at=None,
+            pause_resumes_at=None,
         )
         for invoice in subscription.invoices.filter(status=InvoiceStatus.OPEN, auto_advance=True):
             invoice_update(invoice=invoice, auto_advance=False)
@@ -265,8 +284,11 @@ def subscription_pause_collection(
             raise BillingError("Collection must resume after the pause starts.")
         if starts_at <= now:
             return _set_status(
-                subscription, SubscriptionStatus.PAUSED,
-                pause_behavior=behavior, pause_starts_at=starts_at, pause_resumes_at=resumes_at,
+                subscription,
+                SubscriptionStatus.PAUSED,
+                pause_behavior=behavior,
+                pause_starts_at=starts_at,
+                pause_resumes_at=resumes_at,
             )
         if subscription.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE):
             raise InvalidTransition(
@@ -335,4 +357,3 @@ def subscription_update(
         if subscription.status == SubscriptionStatus.CANCELED and set(fields) - {"metadata"}:
             raise InvalidTransition(f"Subscription {subscription.public_id} is canceled; only its metadata can change.")
         return _update(subscription, **fields)
-
