@@ -1,0 +1,96 @@
+"""Settings come from the environment and production settings pass Django's deploy checks."""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL"}}
+    base["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_production_settings_pass_the_deploy_checks():
+    result = _manage(
+        "check", "--deploy", "--fail-level", "WARNING",
+        SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="relance.example.com",
+        DATABASE_URL="postgres://relance@127.0.0.1:5432/relance", REDIS_URL="redis://127.0.0.1:6379/0",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_a_missing_secret_key_with_debug_off_stops_with_a_clear_message():
+    result = _manage("check")
+    assert result.returncode != 0
+    assert "SECRET_KEY is required when DEBUG is off" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DEBUG", "maybe", "DEBUG must be a boolean"),
+        ("EMAIL_PORT", "smtp", "EMAIL_PORT must be an integer"),
+        ("DEFAULT_CURRENCY", "XYZ", "DEFAULT_CURRENCY must be one of"),
+    ],
+)
+def test_a_bad_environment_value_fails_loudly(name, value, message):
+    env = {"DEBUG": "1", "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", name: value}
+    result = _manage("check", **env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def _settings_with(**env: str) -> str:
+    code = (
+        "import django, json; from django.conf import settings; django.setup(); "
+        "print(json.dumps({'engine': settings.DATABASES['default']['ENGINE'], "
+        "'options': settings.DATABASES['default'].get('OPTIONS', {}), 'q': settings.Q_CLUSTER, "
+        "'mailer': settings.MAILERS['default']['BACKEND'], 'currency': settings.DEFAULT_CURRENCY}, default=str))"
+    )
+    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**base, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "1", **env},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_default_database_is_sqlite_set_up_for_a_web_server_and_a_worker_side_by_side():
+
+    config = json.loads(_settings_with())
+    assert config["engine"] == "django.db.backends.sqlite3"
+    assert config["options"]["transaction_mode"] == "IMMEDIATE"
+    assert config["options"]["timeout"] >= 10
+    assert "journal_mode=WAL" in config["options"]["init_command"]
+    assert config["q"]["orm"] == "default" and "redis" not in config["q"]
+    assert config["q"]["timeout"] < config["q"]["retry"]
+
+
+def test_database_url_and_redis_url_switch_to_postgresql_and_the_redis_broker():
+
+    config = json.loads(
+        _settings_with(DATABASE_URL="postgres://u@db.example:5432/relance", REDIS_URL="redis://cache.example:6379/1")
+    )
+    assert config["engine"] == "django.db.backends.postgresql"
+    assert config["q"]["redis"] == "redis://cache.example:6379/1" and "orm" not in config["q"]
+
+
+def test_email_and_currency_come_from_the_environment():
+
+    config = json.loads(
+        _settings_with(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", DEFAULT_CURRENCY="usd")
+    )
+    assert config["mailer"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert config["currency"] == "USD"
