@@ -232,3 +232,15 @@ def test_adding_months_clamps_to_the_end_of_shorter_months():
     assert add_interval(datetime(2028, 1, 31, tzinfo=UTC), "month") == datetime(2028, 2, 29, tzinfo=UTC)
     assert add_interval(datetime(2026, 12, 15, tzinfo=UTC), "month") == datetime(2027, 1, 15, tzinfo=UTC)
     assert add_interval(datetime(2028, 2, 29, tzinfo=UTC), "year") == datetime(2029, 2, 28, tzinfo=UTC)
+
+
+def test_django_q2_scheduler_runs_the_registered_billing_jobs():
+    """The schedule rows are valid for django-q2: its scheduler turns them into job runs."""
+    from django_q.scheduler import scheduler
+
+    register_schedules()
+    invoice = make_invoice(due_date=timezone.now() - timedelta(days=1))
+    Schedule.objects.update(next_run=timezone.now() - timedelta(seconds=1))
+    scheduler()  # sync mode in tests: each due schedule's task runs right here
+    assert _events(invoice, "invoice.overdue") == 1
+    assert all(s.next_run > timezone.now() for s in Schedule.objects.all())
