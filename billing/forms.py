@@ -1,0 +1,136 @@
+"""Forms for the dashboard: list filters and the account settings."""
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import DomainNameValidator
+
+from billing import selectors
+from billing.models import AccountSettings, InvoiceStatus, QuoteStatus, SubscriptionStatus
+from billing.models.retries import MAX_RETRIES, MAX_RETRY_DAYS
+
+_ANY = [("", "Any status")]
+
+
+class ListFilterForm(forms.Form):
+    """Search and status filter of a list page; an unknown status is reported and ignored."""
+
+    status_choices: list[tuple[str, str]] = []
+
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    status = forms.ChoiceField(required=False, label="Status")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = _ANY + self.status_choices
+
+    def filters(self) -> dict[str, str]:
+        """The valid filters only (call after is_valid())."""
+        return {name: self.cleaned_data.get(name) or "" for name in ("q", "status")}
+
+
+class CustomerFilterForm(ListFilterForm):
+    status_choices = [
+        (selectors.HAS_OPEN_INVOICES, "With open invoices"),
+        (selectors.HAS_PAST_DUE, "With a past-due or unpaid subscription"),
+    ]
+
+
+class InvoiceFilterForm(ListFilterForm):
+    status_choices = [*InvoiceStatus.choices, (selectors.OVERDUE, "Overdue (open, past due date)")]
+
+
+class SubscriptionFilterForm(ListFilterForm):
+    status_choices = SubscriptionStatus.choices
+
+
+class QuoteFilterForm(ListFilterForm):
+    status_choices = [*QuoteStatus.choices, (selectors.EXPIRING, "Expiring within 7 days")]
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+class CommaSeparatedField(forms.CharField):
+    """A list entered as comma-separated text; shows a stored list the same way."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return ", ".join(str(item) for item in value)
+        return value
+
+
+class DayOffsetsField(CommaSeparatedField):
+    def to_python(self, value) -> list[int]:
+        days = []
+        for part in _split(super().to_python(value)):
+            if not (part.isascii() and part.isdigit()):
+                raise ValidationError(f"“{part}” is not a whole number of days. Enter days like 1, 3, 7.")
+            days.append(int(part))
+        return days
+
+
+class DomainsField(CommaSeparatedField):
+    def to_python(self, value) -> list[str]:
+        domains: list[str] = []
+        validate = DomainNameValidator(accept_idna=False)
+        for part in _split(super().to_python(value)):
+            domain = part.lower().removeprefix("@")
+            try:
+                validate(domain)
+            except ValidationError:
+                raise ValidationError(f"“{part}” is not a domain name. Enter domains like acme.com.") from None
+            if domain not in domains:
+                domains.append(domain)
+        return domains
+
+
+class AccountSettingsForm(forms.ModelForm):
+    """The account defaults; the model's clean() checks the retry schedule as a whole."""
+
+    default_currency = forms.ChoiceField(choices=[(code, code) for code in settings.CURRENCIES])
+    day_offsets = DayOffsetsField(
+        required=False,
+        label="Retry days",
+        help_text="Days after the first failure, comma-separated, e.g. 1, 3, 5, 7 (for the 'chosen days' schedule).",
+    )
+    team_email_domains = DomainsField(
+        required=False,
+        label="Team email domains",
+        help_text="Company domains that team emails may go to, comma-separated, e.g. acme.com, acme.co.uk.",
+    )
+
+    class Meta:
+        model = AccountSettings
+        fields = [
+            "default_currency",
+            "schedule_kind",
+            "max_retries",
+            "within_days",
+            "day_offsets",
+            "end_behavior",
+            "team_email_domains",
+        ]
+        labels = {
+            "schedule_kind": "Retry schedule",
+            "max_retries": "Number of retries",
+            "within_days": "Within (days)",
+            "end_behavior": "After the last retry fails",
+        }
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["max_retries"].widget.attrs.update(min=0, max=MAX_RETRIES)
+        self.fields["within_days"].widget.attrs.update(min=1, max=MAX_RETRY_DAYS)
+
+    def _update_errors(self, errors):
+        # A field that could not be parsed keeps its old value on the instance, so the model's
+        # complaint about that old value would only confuse: keep the form's own message.
+        if hasattr(errors, "error_dict"):
+            for name in [name for name in errors.error_dict if name in self._errors]:
+                del errors.error_dict[name]
+            if not errors.error_dict:
+                return
+        super()._update_errors(errors)

@@ -1,0 +1,216 @@
+"""Reads for the dashboard: filtered lists, detail objects, the overview and settings tables.
+
+Every list query has a fixed number of joins and prefetches, whatever the page size.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.auth.models import User
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet, Sum
+from djmoney.contrib.exchange.models import Rate
+from djmoney.money import Money
+
+from billing import clock
+from billing.models import (
+    Customer,
+    Event,
+    Invoice,
+    InvoiceStatus,
+    PaymentAttempt,
+    Quote,
+    QuoteStatus,
+    RetryPolicy,
+    Subscription,
+    SubscriptionItem,
+    SubscriptionStatus,
+)
+from billing.permissions import EDITORS
+
+EXPIRING_SOON = timedelta(days=7)
+EVENTS_SHOWN = 50
+
+# Filters beyond the stored statuses: each maps a `status` value to a condition at time `now`.
+OVERDUE = "overdue"
+EXPIRING = "expiring"
+HAS_OPEN_INVOICES = "open_invoices"
+HAS_PAST_DUE = "past_due"
+
+
+def _overdue(now: datetime) -> Q:
+    return Q(status=InvoiceStatus.OPEN, due_date__isnull=False, due_date__lt=now)
+
+
+def _expiring(now: datetime) -> Q:
+    return Q(status=QuoteStatus.OPEN, expires_at__gt=now, expires_at__lte=now + EXPIRING_SOON)
+
+
+def _search(fields: list[str], q: str) -> Q:
+    condition = Q()
+    for field in fields:
+        condition |= Q(**{f"{field}__icontains": q})
+    return condition
+
+
+def _filter(qs: QuerySet, *, q: str, status: str, search: list[str], statuses: list[str], extra: dict) -> QuerySet:
+    if q:
+        qs = qs.filter(_search(search, q))
+    if status in extra:
+        qs = qs.filter(extra[status](clock.now()))
+    elif status in statuses:
+        qs = qs.filter(status=status)
+    return qs
+
+
+CUSTOMER_SEARCH = ["public_id", "name", "email"]
+OWNER_SEARCH = ["public_id", "customer__name", "customer__email"]
+
+
+def customer_list(*, q: str = "", status: str = "") -> QuerySet[Customer]:
+    open_invoices = Invoice.objects.filter(customer=OuterRef("pk"), status=InvoiceStatus.OPEN)
+    past_due = Subscription.objects.filter(
+        customer=OuterRef("pk"), status__in=[SubscriptionStatus.PAST_DUE, SubscriptionStatus.UNPAID]
+    )
+    qs = Customer.objects.annotate(has_open_invoices=Exists(open_invoices), has_past_due=Exists(past_due))
+    extra = {
+        HAS_OPEN_INVOICES: lambda now: Q(has_open_invoices=True),
+        HAS_PAST_DUE: lambda now: Q(has_past_due=True),
+    }
+    return _filter(qs, q=q, status=status, search=CUSTOMER_SEARCH, statuses=[], extra=extra)
+
+
+def invoice_list(*, q: str = "", status: str = "") -> QuerySet[Invoice]:
+    qs = Invoice.objects.select_related("customer").annotate(
+        is_overdue=ExpressionWrapper(_overdue(clock.now()), output_field=BooleanField())
+    )
+    search = [*OWNER_SEARCH, "number"]
+    return _filter(qs, q=q, status=status, search=search, statuses=InvoiceStatus.values, extra={OVERDUE: _overdue})
+
+
+def _items_with_prices() -> Prefetch:
+    return Prefetch("items", queryset=SubscriptionItem.objects.select_related("price__product"))
+
+
+def subscription_list(*, q: str = "", status: str = "") -> QuerySet[Subscription]:
+    qs = Subscription.objects.select_related("customer").prefetch_related(_items_with_prices())
+    return _filter(qs, q=q, status=status, search=OWNER_SEARCH, statuses=SubscriptionStatus.values, extra={})
+
+
+def quote_list(*, q: str = "", status: str = "") -> QuerySet[Quote]:
+    qs = Quote.objects.select_related("customer")
+    search = [*OWNER_SEARCH, "number"]
+    return _filter(qs, q=q, status=status, search=search, statuses=QuoteStatus.values, extra={EXPIRING: _expiring})
+
+
+# --- Detail pages -----------------------------------------------------------------------------
+
+
+def customer_detail_qs() -> QuerySet[Customer]:
+    return Customer.objects.all()
+
+
+def invoice_detail_qs() -> QuerySet[Invoice]:
+    return Invoice.objects.select_related("customer", "subscription", "retry_policy", "quote").prefetch_related(
+        "lines", Prefetch("payment_attempts", queryset=PaymentAttempt.objects.order_by("-created", "-id"))
+    )
+
+
+def subscription_detail_qs() -> QuerySet[Subscription]:
+    return Subscription.objects.select_related("customer").prefetch_related(_items_with_prices())
+
+
+def quote_detail_qs() -> QuerySet[Quote]:
+    return Quote.objects.select_related("customer", "invoice").prefetch_related("lines")
+
+
+def customer_related(customer: Customer, limit: int = 10) -> dict:
+    """The customer's most recent subscriptions, invoices and quotes."""
+    return {
+        "subscriptions": list(customer.subscriptions.prefetch_related(_items_with_prices())[:limit]),
+        "invoices": list(customer.invoices.all()[:limit]),
+        "quotes": list(customer.quotes.all()[:limit]),
+    }
+
+
+def subscription_invoices(subscription: Subscription, limit: int = 10) -> list[Invoice]:
+    return list(subscription.invoices.all()[:limit])
+
+
+def object_events(public_id: str, limit: int = EVENTS_SHOWN) -> list[Event]:
+    """The newest events about one billing object."""
+    return list(Event.objects.filter(object_id=public_id).order_by("-created", "-id")[:limit])
+
+
+# --- Overview ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurrencyTotal:
+    currency: str
+    count: int
+    amount_due: Money
+
+
+@dataclass(frozen=True)
+class Overview:
+    open_invoices: int
+    open_by_currency: list[CurrencyTotal]
+    overdue_invoices: int
+    past_due_subscriptions: int
+    expiring_quotes: int
+
+
+def open_invoice_totals() -> list[CurrencyTotal]:
+    """Open invoices per currency: how many, and the amount still due."""
+    rows = (
+        Invoice.objects.filter(status=InvoiceStatus.OPEN)
+        .values("total_currency")
+        .annotate(count=Count("id"), due=Sum(F("total") - F("amount_paid")))
+        .order_by("total_currency")
+    )
+    return [
+        CurrencyTotal(row["total_currency"], row["count"], Money(row["due"] or Decimal(0), row["total_currency"]))
+        for row in rows
+    ]
+
+
+def overview() -> Overview:
+    now = clock.now()
+    by_currency = open_invoice_totals()
+    return Overview(
+        open_invoices=sum(row.count for row in by_currency),
+        open_by_currency=by_currency,
+        overdue_invoices=Invoice.objects.filter(_overdue(now)).count(),
+        past_due_subscriptions=Subscription.objects.filter(status=SubscriptionStatus.PAST_DUE).count(),
+        expiring_quotes=Quote.objects.filter(_expiring(now)).count(),
+    )
+
+
+# --- Settings page ----------------------------------------------------------------------------
+
+
+def retry_policies() -> QuerySet[RetryPolicy]:
+    return RetryPolicy.objects.order_by("name")
+
+
+def exchange_rates() -> QuerySet[Rate]:
+    return Rate.objects.select_related("backend").order_by("backend__name", "currency")
+
+
+@dataclass(frozen=True)
+class Member:
+    user: User
+    role: str
+
+
+def team_members() -> list[Member]:
+    """Active users with their role; anyone who is not an editor is a viewer."""
+    users = User.objects.filter(is_active=True).prefetch_related("groups").order_by("username")
+    return [Member(user, _role(user)) for user in users]
+
+
+def _role(user: User) -> str:
+    if user.is_superuser:
+        return "Editor (superuser)"
+    return "Editor" if any(group.name == EDITORS for group in user.groups.all()) else "Viewer"

@@ -1,0 +1,97 @@
+"""The base page, the overview and the automations placeholder."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from moneyed import Money
+
+from tests.factories import make_invoice, make_quote, make_subscription
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_navigation_links_every_section(viewer_client):
+    response = viewer_client.get(reverse("home"))
+    for name in ["automations", "customers", "invoices", "subscriptions", "quotes", "settings"]:
+        assert f'href="{reverse(name)}"' in response.text, name
+
+
+def test_the_header_shows_the_user_role_and_a_logout_form(viewer_client):
+    text = viewer_client.get(reverse("home")).text
+    assert "vera" in text
+    assert '<span class="role">Viewer</span>' in text
+    assert f'<form method="post" action="{reverse("logout")}"' in text
+
+
+def test_an_editor_is_shown_as_editor(editor_client):
+    assert '<span class="role">Editor</span>' in editor_client.get(reverse("home")).text
+
+
+def test_a_user_in_no_group_browses_as_a_viewer(client, outsider):
+    client.force_login(outsider)
+    response = client.get(reverse("invoices"))
+    assert response.status_code == 200
+    assert '<span class="role">Viewer</span>' in response.text
+
+
+def test_the_admin_link_is_for_staff_only(client, viewer_client, admin_user):
+    assert 'href="/admin/"' not in viewer_client.get(reverse("home")).text
+    client.force_login(admin_user)
+    assert 'href="/admin/"' in client.get(reverse("home")).text
+
+
+def test_the_base_page_loads_htmx_and_sends_the_csrf_token_with_htmx_requests(viewer_client):
+    response = viewer_client.get(reverse("home"))
+    assert '<script src="/static/django_htmx/htmx-2.min.js" defer></script>' in response.text
+    token = response.context["csrf_token"]
+    assert f'<body hx-headers=\'{{"X-CSRFToken": "{token}"}}\'>' in response.text
+
+
+def test_the_base_page_has_a_skip_link_and_its_own_stylesheet(viewer_client):
+    text = viewer_client.get(reverse("home")).text
+    assert '<a class="skip-link" href="#main">' in text
+    assert 'id="main"' in text
+    assert "/static/css/relance.css" in text
+
+
+def test_the_current_section_is_marked_in_the_navigation(viewer_client):
+    text = viewer_client.get(reverse("quotes")).text
+    assert f'<a href="{reverse("quotes")}" aria-current="page">' in text
+
+
+def test_the_overview_counts_what_needs_attention(viewer_client):
+    now = timezone.now()
+    make_invoice(status="open", amount="100.00", amount_paid=Money("40.00", "EUR"))
+    make_invoice(status="open", amount="50.00", due_date=now - timedelta(days=2))
+    make_invoice(status="open", amount="30.00", currency="USD")
+    make_invoice(status="paid")
+    make_subscription(status="past_due")
+    make_quote(status="open", expires_at=now + timedelta(days=2))
+    make_quote(status="open", expires_at=now + timedelta(days=20))
+    response = viewer_client.get(reverse("home"))
+    overview = response.context["overview"]
+    assert overview.open_invoices == 3
+    assert [(row.currency, row.count, row.amount_due) for row in overview.open_by_currency] == [
+        ("EUR", 2, Money("110.00", "EUR")),
+        ("USD", 1, Money("30.00", "USD")),
+    ]
+    assert (overview.overdue_invoices, overview.past_due_subscriptions, overview.expiring_quotes) == (1, 1, 1)
+    assert "€110.00" in response.text
+
+
+def test_the_overview_links_to_the_filtered_lists(viewer_client):
+    text = viewer_client.get(reverse("home")).text
+    for link in ["/invoices/?status=open", "/invoices/?status=overdue", "/subscriptions/?status=past_due"]:
+        assert f'href="{link}"' in text, link
+    assert 'href="/quotes/?status=expiring"' in text
+    assert "What is Relance?" in text
+
+
+def test_the_automations_page_says_the_builder_is_not_available_yet(viewer_client):
+    response = viewer_client.get(reverse("automations"))
+    assert response.status_code == 200
+    assert "The automation builder is not available yet." in response.text
+    for word in ["Trigger", "Filters", "Steps with delays", "Priority"]:
+        assert word in response.text

@@ -1,0 +1,68 @@
+"""Every page needs a login; logging in works with a real password and logging out is a POST."""
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import make_customer, make_invoice, make_quote, make_subscription
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["home", "automations", "customers", "invoices", "subscriptions", "quotes", "settings"]
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_an_anonymous_visitor_is_sent_to_the_login_page(client, name):
+    url = reverse(name)
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('login')}?next={url}"
+
+
+def test_an_anonymous_visitor_cannot_open_a_detail_page(client):
+    urls = [
+        reverse("customer_detail", args=[make_customer().public_id]),
+        reverse("invoice_detail", args=[make_invoice().public_id]),
+        reverse("subscription_detail", args=[make_subscription().public_id]),
+        reverse("quote_detail", args=[make_quote().public_id]),
+    ]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+
+
+def test_the_login_page_is_reachable_without_a_login(client):
+    response = client.get(reverse("login"))
+    assert response.status_code == 200
+    assert b'name="password"' in response.content
+
+
+def test_a_user_logs_in_with_their_password_and_lands_on_the_overview(client, viewer):
+    response = client.post(reverse("login"), {"username": "vera", "password": "pw-vera"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("home")
+    assert client.get(reverse("home")).status_code == 200
+
+
+def test_login_follows_next_to_the_page_asked_for(client, viewer):
+    response = client.post(reverse("login"), {"username": "vera", "password": "pw-vera", "next": reverse("invoices")})
+    assert response["Location"] == reverse("invoices")
+
+
+def test_a_wrong_password_shows_an_error_and_does_not_log_in(client, viewer):
+    response = client.post(reverse("login"), {"username": "vera", "password": "wrong"})
+    assert response.status_code == 200
+    assert b"correct username and password" in response.content
+    assert client.get(reverse("home")).status_code == 302
+
+
+def test_logout_is_a_post_that_ends_the_session(viewer_client):
+    response = viewer_client.post(reverse("logout"))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("login")
+    assert viewer_client.get(reverse("home")).status_code == 302
+
+
+def test_logout_by_get_is_refused(viewer_client):
+    assert viewer_client.get(reverse("logout")).status_code == 405
+    assert viewer_client.get(reverse("home")).status_code == 200
