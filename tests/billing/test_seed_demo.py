@@ -1,0 +1,283 @@
+"""The demo dataset: varied enough to show every feature, built through the services, built once."""
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+from djmoney.contrib.exchange.models import Rate
+
+from billing.demo import EDITOR_LOGIN, VIEWER_LOGIN, _DemoBuilder, seed_demo
+from billing.models import (
+    AccountSettings,
+    CollectionMethod,
+    Customer,
+    EndBehavior,
+    Event,
+    EventType,
+    Interval,
+    Invoice,
+    InvoiceStatus,
+    PaymentAttempt,
+    Price,
+    Quote,
+    QuoteStatus,
+    RetryPolicy,
+    Subscription,
+    SubscriptionItem,
+    SubscriptionStatus,
+)
+from billing.permissions import EDITORS, VIEWERS, is_editor
+
+pytestmark = pytest.mark.django_db
+
+FAILING_CARDS = {"4000000000000002", "4000000000009995", "4000000000000069", "4000000000000341"}
+
+
+def counts() -> dict[str, int]:
+    return {
+        "customers": Customer.objects.count(),
+        "subscriptions": Subscription.objects.count(),
+        "invoices": Invoice.objects.count(),
+        "quotes": Quote.objects.count(),
+        "payment_attempts": PaymentAttempt.objects.count(),
+        "events": Event.objects.count(),
+        "prices": Price.objects.count(),
+        "retry_policies": RetryPolicy.objects.count(),
+        "users": User.objects.count(),
+    }
+
+
+def statuses(model) -> set[str]:
+    return set(model.objects.values_list("status", flat=True))
+
+
+def events_of(obj, type: str) -> int:
+    return Event.objects.filter(object_id=obj.public_id, type=type).count()
+
+
+@pytest.fixture(scope="class")
+def demo(django_db_setup, django_db_blocker):
+    """The demo, seeded once for the class in a transaction rolled back afterwards (each test
+    runs in a savepoint inside it)."""
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            yield seed_demo()
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+
+class TestTheDemoDataset:
+    def test_it_has_at_least_fifty_customers_with_segment_plan_tier_and_region_metadata(self, demo):
+        customers = list(Customer.objects.all())
+        assert len(customers) >= 50
+        assert demo.customers == len(customers)
+        for customer in customers:
+            assert customer.metadata["demo"] == "1"
+            assert customer.metadata["segment"] in {"smb", "mid_market", "enterprise"}
+            assert customer.metadata["plan_tier"] in {"starter", "pro", "business"}
+            assert customer.metadata["region"]
+            assert customer.email.endswith(".example")
+        assert len({c.email for c in customers}) == len(customers)
+
+    def test_customers_pay_in_several_currencies_and_every_plan_has_monthly_and_yearly_prices_in_each(self, demo):
+        currencies = set(Customer.objects.values_list("currency", flat=True))
+        assert len(currencies) >= 2
+        assert {"EUR", "USD", "GBP"} <= currencies
+        for name in ("Starter", "Pro", "Business", "Additional seats"):
+            for currency in currencies:
+                intervals = set(
+                    Price.objects.filter(product__name=name, unit_amount_currency=currency).values_list(
+                        "interval", flat=True
+                    )
+                )
+                assert intervals == {Interval.MONTH, Interval.YEAR}, (name, currency)
+        assert Price.objects.filter(product__name="Onboarding", interval="").count() == len(currencies)
+
+    def test_most_customers_use_the_good_test_card_and_some_use_each_failing_card(self, demo):
+        cards = list(Customer.objects.values_list("default_payment_method", flat=True))
+        assert cards.count("4242424242424242") > len(cards) * 0.75
+        assert set(cards) >= FAILING_CARDS
+
+    def test_it_has_monthly_and_yearly_subscriptions_in_every_status(self, demo):
+        assert statuses(Subscription) == set(SubscriptionStatus.values)
+        intervals = set(SubscriptionItem.objects.values_list("price__interval", flat=True))
+        assert intervals == {Interval.MONTH, Interval.YEAR}
+        assert Subscription.objects.filter(status=SubscriptionStatus.UNPAID).count() == 1
+        assert Subscription.objects.filter(status=SubscriptionStatus.PAST_DUE).count() >= 2
+
+    def test_subscriptions_show_invoicing_scheduled_cancellations_and_pauses(self, demo):
+        send_invoice = Subscription.objects.filter(collection_method=CollectionMethod.SEND_INVOICE)
+        assert send_invoice.exists()
+        assert all(s.days_until_due for s in send_invoice)
+        active = Subscription.objects.filter(status=SubscriptionStatus.ACTIVE)
+        assert active.filter(cancel_at_period_end=True).exists()
+        assert active.filter(cancel_at_period_end=False, cancel_at__isnull=False).exists()
+        assert active.filter(pause_starts_at__gt=timezone.now()).exists()
+        paused = Subscription.objects.get(status=SubscriptionStatus.PAUSED)
+        assert paused.pause_resumes_at > timezone.now()
+
+    def test_every_subscription_is_in_its_current_period_so_the_worker_has_nothing_to_catch_up(self, demo):
+        now = timezone.now()
+        live = Subscription.objects.exclude(status=SubscriptionStatus.CANCELED)
+        assert not live.filter(current_period_end__lte=now).exists()
+        assert not live.filter(current_period_start__gt=now).exists()
+
+    def test_it_has_invoices_in_every_status(self, demo):
+        assert statuses(Invoice) == set(InvoiceStatus.values)
+        assert set(demo.invoices) == set(InvoiceStatus.values)
+
+    def test_overdue_invoices_are_open_past_due_and_have_exactly_one_overdue_event(self, demo):
+        overdue = list(Invoice.objects.filter(status=InvoiceStatus.OPEN, overdue_at__isnull=False))
+        assert len(overdue) >= 2
+        assert demo.overdue_invoices == len(overdue)
+        for invoice in overdue:
+            assert invoice.due_date < timezone.now()
+            assert events_of(invoice, EventType.INVOICE_OVERDUE) == 1
+        not_yet_due = Invoice.objects.filter(status=InvoiceStatus.OPEN, due_date__gt=timezone.now())
+        assert not_yet_due.exists()
+        assert not not_yet_due.filter(overdue_at__isnull=False).exists()
+
+    def test_failed_payment_invoices_have_failed_attempts_and_a_scheduled_retry(self, demo):
+        failing = list(
+            Invoice.objects.filter(status=InvoiceStatus.OPEN, attempt_count__gt=0, next_payment_attempt__isnull=False)
+        )
+        assert len(failing) >= 3
+        assert demo.failed_payment_invoices == len(failing)
+        for invoice in failing:
+            assert invoice.next_payment_attempt > timezone.now() - timedelta(minutes=5)
+            assert invoice.payment_attempts.filter(outcome="failed").count() == invoice.attempt_count
+            assert events_of(invoice, EventType.INVOICE_PAYMENT_FAILED) == invoice.attempt_count
+            assert invoice.subscription.status == SubscriptionStatus.PAST_DUE
+        assert {i.retry_policy.name for i in failing if i.retry_policy} == {"Gentle"}
+
+    def test_the_unpaid_subscription_ran_out_of_retries_and_its_latest_invoice_is_a_draft(self, demo):
+        subscription = Subscription.objects.get(status=SubscriptionStatus.UNPAID)
+        exhausted, latest = list(subscription.invoices.order_by("period_start"))[-2:]
+        assert exhausted.status == InvoiceStatus.OPEN
+        assert exhausted.next_payment_attempt is None
+        assert exhausted.attempt_count == AccountSettings.load().max_retries + 1
+        assert latest.status == InvoiceStatus.DRAFT
+
+    def test_a_yearly_subscription_was_canceled_by_its_retry_policy_and_the_invoice_written_off(self, demo):
+        subscription = Subscription.objects.get(cancellation_reason="payment_failed")
+        assert subscription.status == SubscriptionStatus.CANCELED
+        invoice = subscription.invoices.get(status=InvoiceStatus.UNCOLLECTIBLE)
+        assert invoice.retry_policy.name == "Annual plans"
+        assert invoice.attempt_count == len(invoice.retry_policy.day_offsets) + 1
+        assert events_of(subscription, EventType.SUBSCRIPTION_DELETED) == 1
+
+    def test_every_object_was_made_through_the_services_and_has_its_creation_event(self, demo):
+        created = {
+            Customer: EventType.CUSTOMER_CREATED,
+            Subscription: EventType.SUBSCRIPTION_CREATED,
+            Invoice: EventType.INVOICE_CREATED,
+            Quote: EventType.QUOTE_CREATED,
+        }
+        for model, type in created.items():
+            ids = set(model.objects.values_list("public_id", flat=True))
+            assert ids == set(Event.objects.filter(type=type).values_list("object_id", flat=True)), model
+        finalized = Invoice.objects.exclude(status=InvoiceStatus.DRAFT).values_list("public_id", flat=True)
+        assert set(finalized) == set(
+            Event.objects.filter(type=EventType.INVOICE_FINALIZED).values_list("object_id", flat=True)
+        )
+        paid = Invoice.objects.filter(status=InvoiceStatus.PAID)
+        assert paid.count() == Event.objects.filter(type=EventType.INVOICE_PAID).count()
+
+    def test_quotes_cover_every_status_and_open_ones_expire_within_days_to_weeks(self, demo):
+        assert statuses(Quote) == set(QuoteStatus.values)
+        now = timezone.now()
+        open_quotes = Quote.objects.filter(status=QuoteStatus.OPEN)
+        assert all(q.expires_at > now for q in open_quotes)
+        assert open_quotes.filter(expires_at__lte=now + timedelta(days=3)).exists()
+        assert open_quotes.filter(expires_at__gte=now + timedelta(days=14)).exists()
+        for quote in Quote.objects.filter(status=QuoteStatus.ACCEPTED):
+            assert quote.invoice is not None
+            assert events_of(quote, EventType.QUOTE_ACCEPTED) == 1
+
+    def test_account_settings_retry_policies_and_exchange_rates_are_in_place(self, demo, settings):
+        account = AccountSettings.load()
+        assert account.default_currency == settings.DEFAULT_CURRENCY
+        assert account.team_email_domains == ["relance.example"]
+        assert account.retry_offsets()
+        annual = RetryPolicy.objects.get(name="Annual plans")
+        assert annual.day_offsets == [3, 7, 14, 21]
+        assert annual.end_behavior == EndBehavior.CANCEL_SUBSCRIPTION
+        gentle = RetryPolicy.objects.get(name="Gentle")
+        assert (gentle.max_retries, gentle.within_days, gentle.end_behavior) == (4, 21, EndBehavior.LEAVE_PAST_DUE)
+        assert Rate.objects.filter(currency="USD", backend__base_currency=settings.DEFAULT_CURRENCY).exists()
+
+    def test_the_demo_editor_logs_in_with_the_printed_password_and_may_use_the_billing_admin(self, demo):
+        user = authenticate(username=EDITOR_LOGIN.username, password="relance-demo")
+        assert user is not None
+        assert EDITOR_LOGIN in demo.logins
+        assert list(user.groups.values_list("name", flat=True)) == [EDITORS]
+        assert is_editor(user)
+        assert user.is_staff
+        assert not user.is_superuser
+        assert user.has_perms(["billing.change_invoice", "billing.view_customer", "billing.add_retrypolicy"])
+        assert not user.has_perm("auth.change_user")
+
+    def test_the_demo_viewer_logs_in_with_the_printed_password_and_is_read_only(self, demo):
+        user = authenticate(username=VIEWER_LOGIN.username, password="relance-viewer")
+        assert user is not None
+        assert list(user.groups.values_list("name", flat=True)) == [VIEWERS]
+        assert not is_editor(user)
+        assert not user.is_staff
+
+    def test_a_second_run_creates_nothing_and_reports_the_same_dataset(self, demo):
+        before = counts()
+        again = seed_demo()
+        assert counts() == before
+        assert again.created is False
+        assert (again.customers, again.invoices, again.events) == (demo.customers, demo.invoices, demo.events)
+        assert authenticate(username="demo", password="relance-demo") is not None
+
+    def test_the_customers_are_the_same_on_every_run(self, demo):
+        names = sorted(Customer.objects.values_list("name", "email", "currency"))
+        rebuilt = sorted((p.name, p.email, p.currency) for p in _DemoBuilder(timezone.now()).profiles())
+        assert names == rebuilt
+
+
+def test_the_command_refuses_to_run_with_debug_off(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG"):
+        call_command("seed_demo", stdout=io.StringIO())
+    assert not Customer.objects.exists()
+    assert not User.objects.filter(username="demo").exists()
+
+
+@time_machine.travel(datetime(2025, 3, 31, 9, 30, tzinfo=UTC))
+def test_the_command_seeds_at_a_month_end_prints_the_logins_and_changes_nothing_when_run_again(settings):
+    """At the end of a long month periods are clamped (31 Jan + 1 month = 28 Feb); the demo
+    still shows every status."""
+    settings.DEBUG = True
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    output = out.getvalue()
+    assert "Demo data created." in output
+    assert "http://127.0.0.1:8000/" in output
+    assert "demo / relance-demo" in output
+    assert "viewer / relance-viewer" in output
+    assert statuses(Invoice) == set(InvoiceStatus.values)
+    assert statuses(Subscription) == set(SubscriptionStatus.values)
+    assert Invoice.objects.filter(status=InvoiceStatus.OPEN, overdue_at__isnull=False).exists()
+    before = counts()
+    by_type = dict(Event.objects.values_list("type").annotate(n=Count("id")))
+
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+
+    assert "nothing new was created" in out.getvalue()
+    assert "demo / relance-demo" in out.getvalue()
+    assert counts() == before
+    assert dict(Event.objects.values_list("type").annotate(n=Count("id"))) == by_type
