@@ -16,8 +16,14 @@ UNSET = _Unset()  # "leave this field as it is" in update services
 
 
 def lock(obj):
-    """The object's row, re-read and locked for the rest of the transaction."""
-    return type(obj)._default_manager.select_for_update().get(pk=obj.pk)
+    """The object's row, re-read and locked for the rest of the transaction.
+
+    Its customer comes along in the same query (not locked), since every service needs it.
+    """
+    queryset = type(obj)._default_manager.select_for_update(of=("self",))
+    if any(field.name == "customer" for field in obj._meta.concrete_fields):
+        queryset = queryset.select_related("customer")
+    return queryset.get(pk=obj.pk)
 
 
 def round_money(money: Money) -> Money:

@@ -66,3 +66,15 @@ def test_logout_is_a_post_that_ends_the_session(viewer_client):
 def test_logout_by_get_is_refused(viewer_client):
     assert viewer_client.get(reverse("logout")).status_code == 405
     assert viewer_client.get(reverse("home")).status_code == 200
+
+
+def test_an_htmx_request_with_an_expired_session_reloads_the_page_on_the_login_screen(client):
+    response = client.get("/invoices/?q=x", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith("/accounts/login/?next=")
+
+
+def test_a_viewer_refused_a_change_sees_a_page_that_explains_why(viewer_client):
+    response = viewer_client.post("/settings/", {})
+    assert response.status_code == 403
+    assert "You can look, but not change this" in response.content.decode()
