@@ -1,8 +1,8 @@
 """`make run`: the web server and the django-q2 cluster side by side; Ctrl-C stops both.
 
-The cluster runs in its own session so the terminal's Ctrl-C reaches only this launcher,
-which then stops the cluster by signalling its main process alone (a signal to the whole
-process group can hang django-q2).
+Both run in their own sessions so the terminal's Ctrl-C reaches only this launcher, which
+then stops the web server's process group and the cluster's main process alone (a signal to
+the cluster's whole process group can hang django-q2).
 """
 
 import os
@@ -33,9 +33,11 @@ def main() -> int:
         while not stopping and web.poll() is None and cluster.poll() is None:
             time.sleep(0.3)
     finally:
-        for proc, sig in ((web, signal.SIGINT), (cluster, signal.SIGTERM)):
-            if proc.poll() is None:
-                proc.send_signal(sig)
+        if web.poll() is None:
+            # runserver's autoreloader and its child form their own group: stop both.
+            os.killpg(web.pid, signal.SIGINT)
+        if cluster.poll() is None:
+            cluster.send_signal(signal.SIGTERM)
         for proc, name in ((web, "web server"), (cluster, "worker")):
             try:
                 proc.wait(timeout=20)
