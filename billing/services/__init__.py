@@ -19,6 +19,7 @@ from billing.services.quotes import (
     quote_create,
     quote_expire_if_due,
     quote_finalize,
+    quote_recalculate,
     quote_update,
 )
 from billing.services.subscriptions import (
@@ -57,6 +58,7 @@ __all__ = [
     "quote_create",
     "quote_expire_if_due",
     "quote_finalize",
+    "quote_recalculate",
     "quote_update",
     "subscription_cancel",
     "subscription_cancel_if_due",

@@ -132,27 +132,39 @@ def invoice_create(
     return invoice
 
 
+def recalculate_total(document, *, event_type: str):
+    """Recompute a draft invoice's or quote's line amounts and total after its lines were edited.
+
+    Records `event_type` when the total changed. Runs inside the caller's transaction.
+    """
+    document = lock(document)
+    kind = document._meta.verbose_name
+    if document.status != "draft":
+        raise InvalidTransition(f"{kind.capitalize()} {document} is {document.status}; only drafts can change lines.")
+    lines = list(document.lines.all())
+    if not lines:
+        raise BillingError(f"A {kind} needs at least one line.")
+    before = snapshot(document)
+    total = Money(0, document.currency)
+    for line in lines:
+        if str(line.unit_amount.currency) != document.currency:
+            raise BillingError(f"Line '{line.description}' is not in {document.currency}.")
+        expected = line.unit_amount * line.quantity
+        if line.amount != expected:
+            line.amount = expected
+            line.save(update_fields=["amount", "amount_currency"])
+        total += expected
+    if total != document.total:
+        document.total = total
+        document.save(update_fields=["total", "total_currency", "updated"])
+        record_event(type=event_type, obj=document, before=before)
+    return document
+
+
 def invoice_recalculate(*, invoice: Invoice) -> Invoice:
-    """Recompute a draft invoice's total from its lines (after lines were edited)."""
+    """Recompute a draft invoice's total from its lines (`invoice.updated` when it changed)."""
     with transaction.atomic():
-        invoice = lock(invoice)
-        if invoice.status != InvoiceStatus.DRAFT:
-            raise InvalidTransition(f"Invoice {invoice} is {invoice.status}; only draft invoices can change lines.")
-        before = snapshot(invoice)
-        total = Money(0, invoice.currency)
-        for line in invoice.lines.all():
-            if str(line.unit_amount.currency) != invoice.currency:
-                raise BillingError(f"Line '{line.description}' is not in {invoice.currency}.")
-            expected = line.unit_amount * line.quantity
-            if line.amount != expected:
-                line.amount = expected
-                line.save(update_fields=["amount", "amount_currency"])
-            total += expected
-        if total != invoice.total or before != snapshot(invoice):
-            invoice.total = total
-            invoice.save(update_fields=["total", "total_currency", "updated"])
-            record_event(type=EventType.INVOICE_UPDATED, obj=invoice, before=before)
-    return invoice
+        return recalculate_total(invoice, event_type=EventType.INVOICE_UPDATED)
 
 
 def invoice_finalize(*, invoice: Invoice) -> Invoice:

@@ -11,7 +11,7 @@ from billing.events import record_event
 from billing.models import BillingReason, Customer, EventType, Quote, QuoteLine, QuoteStatus
 from billing.serializers import snapshot
 from billing.services.common import UNSET, check_metadata, lock
-from billing.services.invoices import LineItem, build_lines, invoice_create
+from billing.services.invoices import LineItem, build_lines, invoice_create, recalculate_total
 from billing.transitions import check_transition
 
 DEFAULT_QUOTE_DAYS = 30
@@ -42,6 +42,12 @@ def quote_create(
         quote.save(update_fields=["total"])
         record_event(type=EventType.QUOTE_CREATED, obj=quote)
     return quote
+
+
+def quote_recalculate(*, quote: Quote) -> Quote:
+    """Recompute a draft quote's total from its lines (`quote.updated` when it changed)."""
+    with transaction.atomic():
+        return recalculate_total(quote, event_type=EventType.QUOTE_UPDATED)
 
 
 def quote_finalize(*, quote: Quote) -> Quote:

@@ -101,3 +101,27 @@ def test_events_must_be_recorded_inside_the_changing_transaction():
     customer = _customer()
     with pytest.raises(RuntimeError, match="inside the transaction"):
         record_event(type="customer.updated", obj=customer)
+
+
+def test_recalculating_a_draft_after_its_lines_changed_updates_the_total_and_records_it():
+    from billing.models import QuoteLine
+
+    customer = _customer()
+    quote = services.quote_create(
+        customer=customer, lines=[services.LineItem(description="Audit", unit_amount=Money(100, "EUR"))]
+    )
+    QuoteLine.objects.filter(quote=quote).update(quantity=3)
+    quote = services.quote_recalculate(quote=quote)
+    assert quote.total == Money(300, "EUR")
+    event = Event.objects.get(object_id=quote.public_id, type="quote.updated")
+    assert event.previous_attributes["amount_total"] == 10000
+    services.quote_recalculate(quote=quote)
+    assert Event.objects.filter(object_id=quote.public_id, type="quote.updated").count() == 1
+
+
+def test_an_open_document_cannot_have_its_lines_recalculated():
+    from billing.errors import InvalidTransition
+    from tests.factories import make_invoice
+
+    with pytest.raises(InvalidTransition, match="only drafts can change lines"):
+        services.invoice_recalculate(invoice=make_invoice(status="open"))
