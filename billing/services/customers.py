@@ -1,11 +1,14 @@
 """Customer services: create and update, each recording one event."""
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 
 from billing import clock
 from billing.errors import BillingError
 from billing.events import record_event
-from billing.models import Customer, EventType
+from billing.models import AccountSettings, Customer, EventType
 from billing.serializers import snapshot
 from billing.services.common import UNSET, check_metadata, lock
 
@@ -18,9 +21,12 @@ def customer_create(
     metadata: dict | None = None,
     default_payment_method: str = "",
 ) -> Customer:
-    from django.conf import settings
-
-    currency = (currency or settings.DEFAULT_CURRENCY).upper()
+    """Create a customer (`customer.created`); the currency defaults to the account's."""
+    name, email = name.strip(), email.strip()
+    if not name:
+        raise BillingError("A customer needs a name.")
+    _check_email(email)
+    currency = (currency or AccountSettings.load().default_currency).upper()
     if currency not in settings.CURRENCIES:
         raise BillingError(f"Currency {currency} is not supported.")
     with transaction.atomic():
@@ -36,12 +42,21 @@ def customer_create(
     return customer
 
 
+def _check_email(email: str) -> None:
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise BillingError(f"{email!r} is not a valid email address.") from None
+
+
 def customer_update(
     *, customer: Customer, name=UNSET, email=UNSET, metadata=UNSET, default_payment_method=UNSET
 ) -> Customer:
     with transaction.atomic():
         customer = lock(customer)
         before = snapshot(customer)
+        if email is not UNSET:
+            _check_email(email)
         changes = {"name": name, "email": email, "default_payment_method": default_payment_method}
         if metadata is not UNSET:
             changes["metadata"] = check_metadata(metadata)

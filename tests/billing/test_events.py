@@ -125,3 +125,28 @@ def test_an_open_document_cannot_have_its_lines_recalculated():
 
     with pytest.raises(InvalidTransition, match="only drafts can change lines"):
         services.invoice_recalculate(invoice=make_invoice(status="open"))
+
+
+def test_a_new_customer_gets_the_account_default_currency_unless_told_otherwise():
+    from billing.models import AccountSettings
+
+    account = AccountSettings.load()
+    account.default_currency = "GBP"
+    account.save()
+    assert services.customer_create(name="B", email="b@example.com").currency == "GBP"
+    assert services.customer_create(name="C", email="c@example.com", currency="usd").currency == "USD"
+
+
+def test_an_unsupported_currency_is_refused_with_a_message():
+    from billing.errors import BillingError
+
+    with pytest.raises(BillingError, match="not supported"):
+        services.customer_create(name="D", email="d@example.com", currency="XXX")
+
+
+@pytest.mark.parametrize(("name", "email"), [("", "x@example.com"), ("X", "not-an-email"), ("X", "")])
+def test_a_customer_without_a_name_or_a_valid_email_is_refused(name, email):
+    from billing.errors import BillingError
+
+    with pytest.raises(BillingError):
+        services.customer_create(name=name, email=email)
