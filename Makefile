@@ -27,6 +27,8 @@ $(STAMP): pyproject.toml
 	  echo "Install one (e.g. 'pyenv install 3.12') or point to it: make PYTHON=/path/to/python3.12 …"; \
 	  exit 1; }; \
 	echo "Using $$py ($$($$py --version))"; \
+	if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
+	  echo "$(VENV) has an older Python; recreating it"; rm -rf $(VENV); fi; \
 	[ -x $(PY) ] || $$py -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet ".[dev]"
