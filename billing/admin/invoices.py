@@ -1,0 +1,237 @@
+"""The invoice admin, with its lines and payment attempts, and the payment attempt admin."""
+
+from django.contrib import admin, messages
+
+from billing import services
+from billing.admin.base import (
+    LineInline,
+    ReadOnly,
+    ServiceAdmin,
+    adopt,
+    apply_each,
+    changed,
+    confirm_then,
+    line_item,
+    report,
+    transition,
+    unsaved_rows,
+)
+from billing.admin.forms import DocumentAddForm
+from billing.models import Invoice, InvoiceLine, InvoiceStatus, PaymentAttempt, PaymentOutcome
+
+
+class InvoiceLineInline(LineInline):
+    """Lines can change while the invoice is a draft; the total is then recalculated."""
+
+    model = InvoiceLine
+
+    def _editable(self, obj) -> bool:
+        return obj is None or obj.status == InvoiceStatus.DRAFT
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return 1 if self._editable(obj) else 0
+
+    def has_add_permission(self, request, obj):
+        return self._editable(obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._editable(obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is not None and self._editable(obj)
+
+
+class PaymentAttemptInline(ReadOnly, admin.TabularInline):
+    model = PaymentAttempt
+    fields = ("public_id", "created", "attempt_number", "amount", "outcome", "failure_code", "decline_type", "message")
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ServiceAdmin):
+    list_display = (
+        "__str__",
+        "public_id",
+        "customer",
+        "status",
+        "total",
+        "amount_paid",
+        "collection_method",
+        "due_date",
+        "attempt_count",
+        "created",
+    )
+    list_filter = ("status", "collection_method", "total_currency", "billing_reason", "auto_advance")
+    list_select_related = ("customer",)
+    search_fields = (
+        "public_id",
+        "number",
+        "description",
+        "customer__public_id",
+        "customer__name",
+        "customer__email",
+        "subscription__public_id",
+    )
+    search_help_text = "Search by id, number, description, subscription id, or the customer's id, name or email."
+    date_hierarchy = "created"
+    autocomplete_fields = ("customer", "retry_policy")
+    add_form = DocumentAddForm
+    add_fieldsets = (
+        (
+            None,
+            {
+                "fields": ("customer", "currency", "description", "metadata"),
+                "description": "The invoice is created as a draft; finalize it with the “Finalize” action.",
+            },
+        ),
+        ("Collection", {"fields": ("collection_method", "days_until_due", "due_date", "auto_advance", "retry_policy")}),
+    )
+    fieldsets = (
+        (None, {"fields": ("public_id", "number", "customer", "subscription", "status", "billing_reason")}),
+        ("Amounts", {"fields": ("currency", "total", "amount_paid", "amount_remaining", "paid_out_of_band")}),
+        (
+            "Collection",
+            {
+                "fields": (
+                    "collection_method",
+                    "days_until_due",
+                    "due_date",
+                    "auto_advance",
+                    "retry_policy",
+                    "attempt_count",
+                    "first_failed_at",
+                    "next_payment_attempt",
+                )
+            },
+        ),
+        ("Details", {"fields": ("description", "period_start", "period_end", "metadata")}),
+        (
+            "Timeline",
+            {
+                "fields": (
+                    "created",
+                    "finalized_at",
+                    "paid_at",
+                    "voided_at",
+                    "marked_uncollectible_at",
+                    "overdue_at",
+                    "updated",
+                )
+            },
+        ),
+    )
+    actions = ["finalize", "attempt_payment", "mark_paid", "void", "mark_uncollectible"]
+
+    def get_inlines(self, request, obj):
+        return [InvoiceLineInline] if obj is None else [InvoiceLineInline, PaymentAttemptInline]
+
+    def editable_fields(self, obj):
+        if obj.status in (InvoiceStatus.DRAFT, InvoiceStatus.OPEN):
+            return ("due_date", "auto_advance", "description", "metadata", "retry_policy")
+        return ("metadata",)
+
+    def save_model(self, request, obj, form, change):
+        if change and (updates := changed(form, *self.editable_fields(obj))):
+            services.invoice_update(invoice=obj, **updates)
+        # A new invoice is created in save_related, once its lines are known.
+
+    def save_related(self, request, form, formsets, change):
+        invoice = form.instance
+        if change:
+            super().save_related(request, form, formsets, change)
+            lines_changed = any(fs.model is InvoiceLine and fs.has_changed() for fs in formsets)
+            if lines_changed and invoice.status == InvoiceStatus.DRAFT:
+                services.invoice_recalculate(invoice=invoice)
+            return
+        data = form.cleaned_data
+        created = services.invoice_create(
+            customer=data["customer"],
+            currency=data["currency"] or None,
+            lines=[line_item(row) for row in unsaved_rows(formsets, InvoiceLine)],
+            collection_method=data["collection_method"],
+            days_until_due=data["days_until_due"],
+            due_date=data["due_date"],
+            auto_advance=data["auto_advance"],
+            description=data["description"],
+            metadata=data["metadata"],
+            retry_policy=data["retry_policy"],
+        )
+        adopt(invoice, created)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not InvoiceLine:
+            return super().save_formset(request, form, formset, change)
+        # Lines of a draft: complete each from its price like invoice_create does; the total is
+        # recalculated by invoice_recalculate in save_related.
+        for row in formset.save(commit=False):
+            row.description, row.unit_amount, row.product = line_item(row).resolve()
+            row.amount = row.unit_amount * row.quantity
+            row.save()
+        for row in formset.deleted_objects:
+            row.delete()
+
+    @transition("Finalize invoice", "Finalize selected invoices")
+    def finalize(self, request, queryset):
+        apply_each(self, request, queryset, services.invoice_finalize, done="finalized")
+
+    @transition("Attempt payment", "Attempt payment of selected invoices")
+    def attempt_payment(self, request, queryset):
+        paid = 0
+        for invoice, attempt in apply_each(self, request, queryset, services.invoice_attempt_payment):
+            if attempt.outcome == PaymentOutcome.SUCCEEDED:
+                paid += 1
+            else:
+                text = f"{invoice}: payment failed ({attempt.failure_code}): {attempt.message}"
+                self.message_user(request, text, messages.WARNING)
+        report(self, request, paid, "paid")
+
+    @transition("Mark paid out of band", "Mark selected invoices paid out of band")
+    def mark_paid(self, request, queryset):
+        apply_each(self, request, queryset, services.invoice_mark_paid, done="marked paid out of band")
+
+    @transition("Void invoice", "Void selected invoices")
+    def void(self, request, queryset):
+        return confirm_then(
+            self,
+            request,
+            queryset,
+            lambda data: apply_each(self, request, queryset, services.invoice_void, done="voided"),
+            action="void",
+            title="Void invoices",
+            question="A void invoice is closed for good: it can no longer be paid. Void these invoices?",
+        )
+
+    @transition("Mark uncollectible", "Mark selected invoices uncollectible")
+    def mark_uncollectible(self, request, queryset):
+        return confirm_then(
+            self,
+            request,
+            queryset,
+            lambda data: apply_each(
+                self, request, queryset, services.invoice_mark_uncollectible, done="marked uncollectible"
+            ),
+            action="mark_uncollectible",
+            title="Mark invoices uncollectible",
+            question="These invoices will be recorded as bad debt and no payment will be retried. "
+            "They can still be paid or voided later.",
+        )
+
+
+@admin.register(PaymentAttempt)
+class PaymentAttemptAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = (
+        "public_id",
+        "invoice",
+        "attempt_number",
+        "amount",
+        "outcome",
+        "failure_code",
+        "decline_type",
+        "created",
+    )
+    list_filter = ("outcome", "decline_type", "failure_code")
+    list_select_related = ("invoice",)
+    search_fields = ("public_id", "invoice__public_id", "invoice__number", "invoice__customer__email")
+    search_help_text = "Search by id, invoice id or number, or customer email."
+    date_hierarchy = "created"

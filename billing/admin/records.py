@@ -1,0 +1,88 @@
+"""The admins of events (read-only), retry policies and the account settings."""
+
+import json
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+
+from billing.admin.base import ReadOnly
+from billing.admin.forms import currency_choices
+from billing.models import AccountSettings, Event, RetryPolicy
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("public_id", "type", "object_link", "customer_id", "created")
+    list_filter = ("type", "object_type")
+    search_fields = ("public_id", "object_id", "customer_id", "type")
+    search_help_text = "Search by event id, object id, customer id or type."
+    date_hierarchy = "created"
+    fields = ("public_id", "type", "created", "object_type", "object_link", "customer_id", "payload")
+    readonly_fields = fields
+
+    @admin.display(description="Object", ordering="object_id")
+    def object_link(self, obj):
+        try:
+            url = reverse(f"admin:billing_{obj.object_type}_changelist")
+        except NoReverseMatch:
+            return obj.object_id
+        return format_html('<a href="{}?{}">{}</a>', url, urlencode({"q": obj.object_id}), obj.object_id)
+
+    @admin.display(description="Payload")
+    def payload(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.as_payload(), indent=2, ensure_ascii=False))
+
+
+class RetryScheduleForm(forms.ModelForm):
+    def clean_day_offsets(self):
+        return self.cleaned_data["day_offsets"] or []
+
+
+@admin.register(RetryPolicy)
+class RetryPolicyAdmin(admin.ModelAdmin):
+    form = RetryScheduleForm
+    list_display = ("name", "schedule", "end_behavior", "created")
+    list_filter = ("schedule_kind", "end_behavior")
+    search_fields = ("name",)
+    fields = ("name", "schedule_kind", "max_retries", "within_days", "day_offsets", "end_behavior")
+
+    @admin.display(description="Schedule")
+    def schedule(self, obj):
+        return obj.describe_schedule()
+
+
+class AccountSettingsForm(RetryScheduleForm):
+    default_currency = forms.ChoiceField(choices=currency_choices)
+
+    def clean_team_email_domains(self):
+        domains = self.cleaned_data["team_email_domains"] or []
+        if not isinstance(domains, list) or not all(isinstance(d, str) and d.strip() for d in domains):
+            raise ValidationError('List the domains as text, e.g. ["acme.com"].')
+        return [d.strip().lower().lstrip("@") for d in domains]
+
+
+@admin.register(AccountSettings)
+class AccountSettingsAdmin(admin.ModelAdmin):
+    form = AccountSettingsForm
+    list_display = ("__str__", "default_currency", "default_retry_schedule", "end_behavior", "updated")
+    fieldsets = (
+        (None, {"fields": ("default_currency", "team_email_domains")}),
+        (
+            "Default retry settings",
+            {"fields": ("schedule_kind", "max_retries", "within_days", "day_offsets", "end_behavior")},
+        ),
+    )
+
+    @admin.display(description="Default retry settings")
+    def default_retry_schedule(self, obj):
+        return obj.describe_schedule()
+
+    def has_add_permission(self, request):
+        return not AccountSettings.objects.exists()  # one row
+
+    def has_delete_permission(self, request, obj=None):
+        return False
