@@ -1,5 +1,7 @@
 """What the billing admins share: actions that call a service per object, saves through services."""
 
+from collections.abc import Callable
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import ActionLocation, helpers
@@ -214,9 +216,50 @@ class CreationOnlyInline(admin.TabularInline):
 
 
 class LineInline(admin.TabularInline):
-    """The lines of an invoice or a quote."""
+    """The lines of an invoice or a quote: they can change while it is a draft."""
 
     form = LineForm
     fields = ("price", "product", "description", "quantity", "unit_amount", "amount")
     readonly_fields = ("amount",)
     autocomplete_fields = ("price", "product")
+
+    def _editable(self, obj) -> bool:
+        return obj is None or obj.status == "draft"
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return 1 if self._editable(obj) else 0
+
+    def has_add_permission(self, request, obj):
+        return self._editable(obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._editable(obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is not None and self._editable(obj)
+
+
+class DraftLinesAdmin:
+    """Saving the edited lines of a draft invoice or quote, then its total through `recalculate`."""
+
+    line_model: type
+    recalculate: Callable  # the service, as a staticmethod: staticmethod(services.invoice_recalculate)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not self.line_model:
+            return super().save_formset(request, form, formset, change)
+        # Complete each line from its price like the create services do; save_related then
+        # recalculates the total through the service.
+        for row in formset.save(commit=False):
+            row.description, row.unit_amount, row.product = line_item(row).resolve()
+            row.amount = row.unit_amount * row.quantity
+            row.save()
+        for row in formset.deleted_objects:
+            row.delete()
+
+    def save_changed_lines(self, request, form, formsets) -> None:
+        super().save_related(request, form, formsets, True)
+        document = form.instance
+        lines_changed = any(fs.model is self.line_model and fs.has_changed() for fs in formsets)
+        if lines_changed and document.status == "draft":
+            self.recalculate(**{document._meta.model_name: document})

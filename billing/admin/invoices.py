@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 
 from billing import services
 from billing.admin.base import (
+    DraftLinesAdmin,
     LineInline,
     ReadOnly,
     ServiceAdmin,
@@ -21,24 +22,7 @@ from billing.models import Invoice, InvoiceLine, InvoiceStatus, PaymentAttempt, 
 
 
 class InvoiceLineInline(LineInline):
-    """Lines can change while the invoice is a draft; the total is then recalculated."""
-
     model = InvoiceLine
-
-    def _editable(self, obj) -> bool:
-        return obj is None or obj.status == InvoiceStatus.DRAFT
-
-    def get_extra(self, request, obj=None, **kwargs):
-        return 1 if self._editable(obj) else 0
-
-    def has_add_permission(self, request, obj):
-        return self._editable(obj)
-
-    def has_change_permission(self, request, obj=None):
-        return self._editable(obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return obj is not None and self._editable(obj)
 
 
 class PaymentAttemptInline(ReadOnly, admin.TabularInline):
@@ -49,7 +33,9 @@ class PaymentAttemptInline(ReadOnly, admin.TabularInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ServiceAdmin):
+class InvoiceAdmin(DraftLinesAdmin, ServiceAdmin):
+    line_model = InvoiceLine
+    recalculate = staticmethod(services.invoice_recalculate)
     list_display = (
         "__str__",
         "public_id",
@@ -139,11 +125,7 @@ class InvoiceAdmin(ServiceAdmin):
     def save_related(self, request, form, formsets, change):
         invoice = form.instance
         if change:
-            super().save_related(request, form, formsets, change)
-            lines_changed = any(fs.model is InvoiceLine and fs.has_changed() for fs in formsets)
-            if lines_changed and invoice.status == InvoiceStatus.DRAFT:
-                services.invoice_recalculate(invoice=invoice)
-            return
+            return self.save_changed_lines(request, form, formsets)
         data = form.cleaned_data
         created = services.invoice_create(
             customer=data["customer"],
@@ -158,18 +140,6 @@ class InvoiceAdmin(ServiceAdmin):
             retry_policy=data["retry_policy"],
         )
         adopt(invoice, created)
-
-    def save_formset(self, request, form, formset, change):
-        if formset.model is not InvoiceLine:
-            return super().save_formset(request, form, formset, change)
-        # Lines of a draft: complete each from its price like invoice_create does; the total is
-        # recalculated by invoice_recalculate in save_related.
-        for row in formset.save(commit=False):
-            row.description, row.unit_amount, row.product = line_item(row).resolve()
-            row.amount = row.unit_amount * row.quantity
-            row.save()
-        for row in formset.deleted_objects:
-            row.delete()
 
     @transition("Finalize invoice", "Finalize selected invoices")
     def finalize(self, request, queryset):

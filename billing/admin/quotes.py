@@ -4,7 +4,7 @@ from django.contrib import admin
 
 from billing import services
 from billing.admin.base import (
-    CreationOnlyInline,
+    DraftLinesAdmin,
     LineInline,
     ServiceAdmin,
     adopt,
@@ -19,14 +19,14 @@ from billing.admin.forms import DocumentAddForm
 from billing.models import Quote, QuoteLine, QuoteStatus
 
 
-class QuoteLineInline(CreationOnlyInline, LineInline):
-    """Lines are entered when the quote is created: no service recalculates a quote afterwards."""
-
+class QuoteLineInline(LineInline):
     model = QuoteLine
 
 
 @admin.register(Quote)
-class QuoteAdmin(ServiceAdmin):
+class QuoteAdmin(DraftLinesAdmin, ServiceAdmin):
+    line_model = QuoteLine
+    recalculate = staticmethod(services.quote_recalculate)
     list_display = ("__str__", "public_id", "customer", "status", "total", "expires_at", "created")
     list_filter = ("status", "total_currency")
     list_select_related = ("customer",)
@@ -41,7 +41,7 @@ class QuoteAdmin(ServiceAdmin):
             None,
             {
                 "fields": ("customer", "currency", "expires_at", "description", "metadata"),
-                "description": "The quote is created as a draft; its lines cannot change once it is saved.",
+                "description": "The quote is created as a draft; its lines can change until it is finalized.",
             },
         ),
     )
@@ -64,7 +64,7 @@ class QuoteAdmin(ServiceAdmin):
 
     def save_related(self, request, form, formsets, change):
         if change:
-            return super().save_related(request, form, formsets, change)
+            return self.save_changed_lines(request, form, formsets)
         data = form.cleaned_data
         quote = services.quote_create(
             customer=data["customer"],

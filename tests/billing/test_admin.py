@@ -1048,11 +1048,23 @@ def test_editing_a_quote_description_records_quote_updated(admin_client):
     assert events(quote, "quote.updated").get().previous_attributes == {"description": "Before"}
 
 
-def test_quote_lines_are_read_only_after_creation(admin_client):
-    quote = make_quote(status="draft")
+def test_editing_the_lines_of_a_draft_quote_recalculates_its_total(admin_client):
+    quote = make_quote(status="draft", amount="500.00")
+    data = form_data(admin_client.get(change_url(quote)), "quote_form")
+    data.update({"lines-0-quantity": ["2"], "_save": ["Save"]})
+
+    response = admin_client.post(change_url(quote), data)
+
+    assert response.status_code == 302
+    quote.refresh_from_db()
+    assert quote.total == Money("1000.00", "EUR")
+    assert events(quote, "quote.updated").get().previous_attributes["amount_total"] == 50000
+
+
+def test_the_lines_of_an_open_quote_are_read_only(admin_client):
+    quote = make_quote(status="open")
     [lines] = admin_client.get(change_url(quote)).context["inline_admin_formsets"]
-    assert not lines.has_add_permission
-    assert not lines.has_change_permission
+    assert not (lines.has_add_permission or lines.has_change_permission or lines.has_delete_permission)
 
 
 # --- Read-only records and the single settings row --------------------------------------------
