@@ -1,32 +1,41 @@
-"""Demo data for a local Relance: a believable billing history, built through the services.
+"""Demo data for a local Relance: a billing history of the last months, built by living through it.
 
-Every object is made the way the product would make it (customer_create, subscription_create,
-subscription_renew, invoice_attempt_payment, quote_accept, run_overdue …), so each one carries
-its events. The services stamp events and invoices with the billing clock, so the history is
-"recorded now"; what lies in the past are the subscription periods (subscriptions start on past
-dates and are renewed period by period up to today) and the due dates of invoices sent to be
-paid by bank transfer.
+The demo simulates time. Each customer signs up, changes a card, pays a transfer or asks for a
+cancellation at a moment of its own (seeded-random business hours over the past months, up to a
+year and a half for the oldest yearly contracts), and every such action runs inside
+`clock.travel(moment)`, through the services, so objects and events carry their real past
+timestamps. Between actions the simulation wakes at each moment the worker would find work
+(a period ends, a retry or a due date comes, a pause starts or ends, a quote or a scheduled
+cancellation falls due) and runs the periodic jobs (`billing.jobs.JOBS`, in order) there: renewals,
+payment retries, overdue detection, scheduled cancellations, pauses and quote expiry are the jobs'
+own doing, at their true times. The last step is now, so what is still to come (retries, expiries,
+scheduled cancellations and pauses) lies in the future.
 
-The data is the same on every run (one `random.Random(42)`), apart from the public ids and
-dates, which are relative to now. `seed_demo()` builds it once: a database that already holds
-demo customers (metadata `demo: "1"`) is left as it is, only the demo logins are ensured.
+The data is the same on every run (one `random.Random(42)` draws the whole plan before the
+simulation starts), apart from the public ids and dates, which are relative to now.
+`seed_demo()` builds it once: a database that already holds demo customers (metadata
+`demo: "1"`) is left as it is, only the demo logins are ensured.
 """
 
+import heapq
+import itertools
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Max, Min, Q
+from django.utils import timezone
 from moneyed import Money
 
 from billing import clock
 from billing.exchange import RATES_PER_EUR, seed_rates
-from billing.jobs import run_overdue
+from billing.jobs import JOBS
 from billing.models import (
     AccountSettings,
     CollectionMethod,
@@ -40,9 +49,11 @@ from billing.models import (
     Price,
     Product,
     Quote,
+    QuoteStatus,
     RetryPolicy,
     ScheduleKind,
     Subscription,
+    SubscriptionStatus,
 )
 from billing.permissions import EDITORS, VIEWERS
 from billing.services import (
@@ -60,10 +71,8 @@ from billing.services import (
     quote_cancel,
     quote_create,
     quote_finalize,
-    subscription_cancel,
     subscription_create,
     subscription_pause_collection,
-    subscription_renew,
     subscription_schedule_cancel,
 )
 from billing.services.subscriptions import add_interval
@@ -118,6 +127,7 @@ LAST_NAMES = [
 ACCOUNT_MANAGERS = ["Camille Laurent", "Jonas Brandt", "Priya Raman"]
 REGIONS = {"EUR": "eu", "USD": "na", "GBP": "uk", "CHF": "eu", "CAD": "na", "JPY": "apac"}
 
+
 # The customers with a story to tell; everyone else is a healthy subscriber.
 STORIES = [
     "overdue_monthly",
@@ -128,6 +138,7 @@ STORIES = [
     "expired_card",
     "fails_once_pending",
     "fails_once_recovered",
+    "card_updated",
     "unpaid",
     "canceled_payment_failed",
     "canceled",
@@ -136,8 +147,11 @@ STORIES = [
     "cancel_at_date",
     "paused",
     "pause_scheduled",
+    "paused_and_resumed",
 ]
 PROSPECTS = 5  # customers with quotes and no subscription yet
+MONTHLY_HISTORY_DAYS = 170  # healthy monthly customers joined within the last ~6 months
+YEARLY_HISTORY_DAYS = 540  # yearly contracts reach back a year and a half
 
 
 @dataclass(frozen=True)
@@ -162,6 +176,8 @@ class SeedResult:
     overdue_invoices: int = 0  # open, past due, flagged with invoice.overdue
     failed_payment_invoices: int = 0  # open, failed at least once, a retry scheduled
     events: int = 0
+    history_from: datetime | None = None  # the first and last events
+    history_to: datetime | None = None
     logins: list[DemoLogin] = field(default_factory=list)
     url: str = DEMO_URL
 
@@ -169,9 +185,8 @@ class SeedResult:
 def seed_demo(*, now: datetime | None = None) -> SeedResult:
     """Build the demo dataset unless it exists; always ensure the demo logins.
 
-    `now` is the moment the demo's dates are measured from (default: the billing clock). The
-    services stamp their own times with the clock, so pass the current time (tests pass the
-    time they travelled to).
+    `now` is where the simulated history ends (default: the billing clock); what lies after it
+    (retries, expiries, scheduled cancellations and pauses) is still to come.
     """
     with transaction.atomic():
         logins = ensure_demo_logins()
@@ -214,6 +229,7 @@ def _summarize(*, created: bool, logins: list[DemoLogin]) -> SeedResult:
         rows = model.objects.order_by().values_list("status").annotate(n=Count("id"))
         return dict(sorted(rows))
 
+    span = Event.objects.aggregate(first=Min("created"), last=Max("created"))
     return SeedResult(
         created=created,
         customers=Customer.objects.count(),
@@ -225,8 +241,86 @@ def _summarize(*, created: bool, logins: list[DemoLogin]) -> SeedResult:
             status=InvoiceStatus.OPEN, attempt_count__gt=0, next_payment_attempt__isnull=False
         ).count(),
         events=Event.objects.count(),
+        history_from=span["first"],
+        history_to=span["last"],
         logins=logins,
     )
+
+
+# --- Simulated time ----------------------------------------------------------------------
+
+
+@dataclass(order=True)
+class _Action:
+    moment: datetime
+    order: int  # actions planned for the same moment run in the order they were planned
+    run: Callable[[], object] = field(compare=False)
+
+
+class _Timeline:
+    """The demo's simulated time: the planned actions, and the periodic jobs run as the worker would."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+        self.queue: list[_Action] = []
+        self.order = itertools.count()
+        self.steps = 0  # moments lived through
+        self.job_steps = 0  # moments at which the jobs ran
+
+    def at(self, moment: datetime, action: Callable, *args, **kwargs) -> None:
+        """Plan `action(*args, **kwargs)` at `moment` (not after now)."""
+        if moment > self.now:
+            raise ValueError(f"A demo action is planned on {moment:%Y-%m-%d %H:%M}, after now ({self.now:%Y-%m-%d}).")
+        heapq.heappush(self.queue, _Action(moment, next(self.order), lambda: action(*args, **kwargs)))
+
+    def run(self) -> None:
+        """Live from the first planned action up to now.
+
+        Time goes from one moment to the next at which something happens: a planned action, or
+        work for a periodic job (see `next_job_work`). With billing's clock at that moment, the
+        actions planned for it run, then, when a job has work, every periodic job in order, as
+        the worker (which runs them every minute) would. At a moment with actions only, the jobs
+        would find nothing (what a service sets in motion falls due later), so they are not run;
+        at the last moment, now, they run in any case. Stretches where nothing happens are skipped.
+        """
+        moment, work = None, None
+        while moment != self.now:
+            upcoming = [self.now, work, self.queue[0].moment if self.queue else None]
+            moment = min(m for m in upcoming if m is not None)
+            with clock.travel(moment):
+                while self.queue and self.queue[0].moment <= moment:
+                    heapq.heappop(self.queue).run()
+                if moment == self.now or (work is not None and work <= moment):
+                    for job in JOBS.values():
+                        job()
+                    self.job_steps += 1
+            self.steps += 1
+            work = next_job_work(after=moment)
+
+
+def next_job_work(*, after: datetime) -> datetime | None:
+    """The first moment after `after` at which a periodic job may find work.
+
+    It looks at the same dates as the jobs (period ends, scheduled cancellations, pause starts
+    and ends, retries, due dates, quote expiries) with looser conditions: waking too early only
+    costs an idle step, while the jobs themselves decide what is due.
+    """
+    subscriptions = Subscription.objects.exclude(status=SubscriptionStatus.CANCELED).aggregate(
+        renewal=Min("current_period_end", filter=Q(current_period_end__gt=after)),
+        cancellation=Min("cancel_at", filter=Q(cancel_at__gt=after)),
+        pause=Min("pause_starts_at", filter=Q(pause_starts_at__gt=after)),
+        resume=Min("pause_resumes_at", filter=Q(pause_resumes_at__gt=after)),
+    )
+    invoices = Invoice.objects.filter(status=InvoiceStatus.OPEN).aggregate(
+        retry=Min("next_payment_attempt", filter=Q(next_payment_attempt__gt=after)),
+        overdue=Min("due_date", filter=Q(due_date__gt=after, overdue_at__isnull=True)),
+    )
+    quotes = Quote.objects.filter(status=QuoteStatus.OPEN, expires_at__gt=after).aggregate(expiry=Min("expires_at"))
+    moments = [m for m in (*subscriptions.values(), *invoices.values(), *quotes.values()) if m is not None]
+    return min(moments, default=None)
+
+
+# --- The demo's plan -----------------------------------------------------------------------
 
 
 @dataclass
@@ -241,15 +335,25 @@ class _Profile:
 
 
 class _DemoBuilder:
-    """Builds the dataset in order: account, catalog, customers, their stories, extras, jobs."""
+    """Plans the demo (account, catalog, then each customer's history, one-off invoices and
+    quotes), then lives through it on a `_Timeline` up to now.
+
+    The plan is drawn whole from `random.Random(42)` before the simulation starts. Actions name
+    customers by their name: the simulation creates the objects (`self.customers`,
+    `self.subscriptions`, `self.documents`) as it reaches them.
+    """
 
     def __init__(self, now: datetime):
-        self.now = now.replace(minute=0, second=0, microsecond=0)
+        self.now = now
         self.rng = random.Random(42)
         self.home = settings.DEFAULT_CURRENCY
         self.currencies = [self.home, *[c for c in ("EUR", "USD", "GBP") if c != self.home][:2]]
         self.prices: dict[tuple[str, str, str], Price] = {}
-        self.write_offs: list[Invoice] = []
+        self.timeline = _Timeline(now)
+        self.joined: dict[str, datetime] = {}  # customer name → planned sign-up
+        self.customers: dict[str, Customer] = {}
+        self.subscriptions: dict[str, Subscription] = {}
+        self.documents: dict[str, Invoice | Quote] = {}  # one-off invoices and quotes, by a key of the plan
 
     def build(self) -> None:
         self.account()
@@ -257,19 +361,17 @@ class _DemoBuilder:
         self.catalog()
         healthy, prospects = [], []
         for profile in self.profiles():
-            customer = self.customer(profile)
             if profile.role == "healthy":
-                healthy.append(customer)
-                self.healthy(customer)
+                healthy.append(profile)
+                self.healthy(profile)
             elif profile.role == "prospect":
-                prospects.append(customer)
+                prospects.append(profile)
             else:
-                getattr(self, f"story_{profile.role}")(customer)
-        self.manual_invoices(healthy)
-        self.quotes(prospects=prospects, existing=healthy)
-        run_overdue()
-        for invoice in self.write_offs:  # bad debt, written off once the overdue job flagged it
-            invoice_mark_uncollectible(invoice=invoice)
+                getattr(self, f"story_{profile.role}")(profile)
+        healthy.sort(key=lambda profile: self.joined[profile.name])  # long-standing customers first
+        self.manual_invoices(healthy[:10])
+        self.quotes(prospects=prospects, existing=healthy[10:16])
+        self.timeline.run()
 
     # --- Account and catalog -------------------------------------------------------------
 
@@ -329,6 +431,35 @@ class _DemoBuilder:
     def price(self, key: str, interval: str, currency: str) -> Price:
         return self.prices[key, interval, currency]
 
+    # --- Moments -------------------------------------------------------------------------
+
+    def office_hours(self, day: datetime, rng: random.Random | None = None) -> datetime:
+        """A moment during office hours (local time) on `day`'s date."""
+        rng = rng or self.rng
+        local = timezone.localtime(day)
+        moment = local.replace(hour=rng.randint(8, 17), minute=rng.randint(0, 59), second=0, microsecond=0)
+        return moment.astimezone(UTC)
+
+    def ago(self, *, days: int = 0, months: int = 0, years: int = 0) -> datetime:
+        """Office hours on the day that long before now (always before now)."""
+        day = self.now - timedelta(days=days)
+        if months:
+            day = add_interval(day, Interval.MONTH, -months)
+        if years:
+            day = add_interval(day, Interval.YEAR, -years)
+        moment = self.office_hours(day)
+        while moment >= self.now:
+            moment -= timedelta(days=1)
+        return moment
+
+    def days_after(self, moment: datetime, days: int, rng: random.Random | None = None) -> datetime:
+        """Office hours `days` (≥ 1) days after `moment`; with a negative `days`, before it."""
+        return self.office_hours(moment + timedelta(days=days), rng)
+
+    def once_joined(self, profile: _Profile, moment: datetime) -> datetime:
+        """`moment`, or a day after the customer joined if that is later."""
+        return max(moment, self.joined[profile.name] + timedelta(days=1))
+
     # --- Customers ---------------------------------------------------------------------
 
     def profiles(self) -> list[_Profile]:
@@ -362,7 +493,8 @@ class _DemoBuilder:
             profiles.append(_Profile(name, email, currency, segment, tier, role, card))
         return profiles
 
-    def customer(self, profile: _Profile) -> Customer:
+    def join(self, profile: _Profile, moment: datetime) -> None:
+        """Plan the customer's creation at `moment`."""
         key, value = DEMO_MARKER
         metadata = {
             key: value,
@@ -372,7 +504,11 @@ class _DemoBuilder:
         }
         if profile.segment == "enterprise":
             metadata["account_manager"] = self.rng.choice(ACCOUNT_MANAGERS)
-        return customer_create(
+        self.joined[profile.name] = moment
+        self.timeline.at(moment, self._create_customer, profile, metadata)
+
+    def _create_customer(self, profile: _Profile, metadata: dict) -> None:
+        self.customers[profile.name] = customer_create(
             name=profile.name,
             email=profile.email,
             currency=profile.currency,
@@ -382,17 +518,21 @@ class _DemoBuilder:
 
     # --- Subscriptions -----------------------------------------------------------------
 
-    def subscribe(
+    def sign_up(
         self,
-        customer: Customer,
+        profile: _Profile,
+        start: datetime,
         *,
         interval: str = Interval.MONTH,
-        start: datetime,
         send_invoice_days: int | None = None,
         extras: bool = True,
-    ) -> Subscription:
-        """Start the customer's plan on `start` (its first period is billed at once)."""
-        tier, currency = customer.metadata["plan_tier"], customer.currency
+    ) -> list[datetime]:
+        """Plan the customer joining on `start` with a plan starting then (its first period billed
+        at once). Returns the starts of the periods the renewal job will reach by now."""
+        if start.day > 28 and add_interval(start, interval) <= self.now:
+            start -= timedelta(days=start.day - 28)  # renewals then fall on the same day every month
+        self.join(profile, start)
+        tier, currency = profile.tier, profile.currency
         items = [(self.price(tier, interval, currency), 1)]
         seats = 0
         if extras and tier != "starter" and self.rng.random() < 0.5:
@@ -403,262 +543,320 @@ class _DemoBuilder:
         metadata = {"plan_tier": tier}
         if seats:
             metadata["extra_seats"] = str(seats)
-        return subscription_create(
-            customer=customer,
+        self.timeline.at(start, self._subscribe, profile, items, metadata, send_invoice_days)
+        periods = [start]
+        while (following := add_interval(periods[-1], interval)) <= self.now:
+            periods.append(following)
+        return periods
+
+    def _subscribe(self, profile: _Profile, items, metadata: dict, send_invoice_days: int | None) -> None:
+        self.subscriptions[profile.name] = subscription_create(
+            customer=self.customers[profile.name],
             items=items,
             collection_method=CollectionMethod.SEND_INVOICE
             if send_invoice_days
             else CollectionMethod.CHARGE_AUTOMATICALLY,
             days_until_due=send_invoice_days,
             metadata=metadata,
-            start=start,
         )
 
-    def ago(self, *, days: int = 0, months: int = 0, years: int = 0) -> datetime:
-        moment = self.now - timedelta(days=days)
-        if months:
-            moment = add_interval(moment, Interval.MONTH, -months)
-        if years:
-            moment = add_interval(moment, Interval.YEAR, -years)
-        return moment
+    def pays_by_transfer(
+        self, profile: _Profile, periods: list[datetime], days_until_due: int, *, unpaid: int = 0, last_late=False
+    ) -> None:
+        """Plan the bank transfers paying each period's invoice a few days after it was sent, now
+        and then a few days late (once found overdue; always for the last one paid if
+        `last_late`); the last `unpaid` invoices stay open.
 
-    @staticmethod
-    def periods_due(subscription: Subscription) -> int:
-        """How many renewals it takes to bring the subscription's period up to now."""
-        interval, end, now, count = subscription.interval, subscription.current_period_end, clock.now(), 0
-        while end <= now:
-            end, count = add_interval(end, interval), count + 1
-        return count
+        Each customer draws these from a generator of its own, so how many periods fit before
+        now does not change the rest of the plan.
+        """
+        rng = random.Random(f"42:{profile.name}")
+        paying = periods[: len(periods) - unpaid]
+        for index, start in enumerate(paying, start=1):
+            due = start + timedelta(days=days_until_due)
+            late = rng.random() < 0.2 or (last_late and index == len(paying))
+            if late and due < self.now - timedelta(days=15):
+                paid = self.days_after(due, rng.randint(2, 9), rng)
+            else:
+                paid = self.days_after(start, rng.randint(2, days_until_due - 2), rng)
+            if paid < self.now:  # otherwise it is sent and not due yet
+                self.timeline.at(paid, self._pay_by_transfer, profile, start)
 
-    def renew(self, subscription: Subscription, *, leave: int = 0) -> Subscription:
-        """Renew period by period up to now, leaving the last `leave` renewals for later."""
-        for _ in range(self.periods_due(subscription) - leave):
-            subscription_renew(subscription=subscription)
+    def _pay_by_transfer(self, profile: _Profile, period_start: datetime) -> None:
+        invoice = self.subscriptions[profile.name].invoices.get(period_start=period_start)
+        invoice_mark_paid(invoice=invoice, paid_out_of_band=True)
+
+    def change_card(self, profile: _Profile, moment: datetime, card: str) -> None:
+        self.timeline.at(moment, self._change_card, profile, card)
+
+    def _change_card(self, profile: _Profile, card: str) -> None:
+        customer_update(customer=self.customers[profile.name], default_payment_method=card)
+
+    def latest_invoice(self, profile: _Profile) -> Invoice:
+        return self.subscriptions[profile.name].invoices.order_by("-period_start", "-pk").first()
+
+    def _use_retry_policy(self, profile: _Profile, policy: RetryPolicy) -> None:
+        invoice_update(invoice=self.latest_invoice(profile), retry_policy=policy)
+
+    def _write_off_latest(self, profile: _Profile) -> None:
+        invoice_mark_uncollectible(invoice=self.latest_invoice(profile))
+
+    def _schedule_cancel(self, profile: _Profile, **when) -> None:
+        subscription_schedule_cancel(subscription=self.subscriptions[profile.name], **when)
+
+    def _pause(self, profile: _Profile, **how) -> None:
+        subscription_pause_collection(subscription=self.subscriptions[profile.name], **how)
+
+    def _pause_next_period(self, profile: _Profile) -> None:
+        subscription = self.subscriptions[profile.name]
         subscription.refresh_from_db()
-        return subscription
+        starts = subscription.current_period_end
+        self._pause(
+            profile,
+            behavior=PauseBehavior.VOID,
+            starts_at=starts,
+            resumes_at=add_interval(starts, Interval.MONTH),
+        )
 
-    def settle_sent_invoices(self, subscription: Subscription, *, unpaid: int = 1) -> None:
-        """Invoices sent for bank transfer fall due `days_until_due` after their period starts;
-        all but the last `unpaid` were paid."""
-        invoices = list(subscription.invoices.order_by("period_start", "pk"))
-        for invoice in invoices:
-            due = invoice.period_start + timedelta(days=subscription.days_until_due or 30)
-            invoice_update(invoice=invoice, due_date=due)
-        for invoice in invoices[: max(len(invoices) - unpaid, 0)]:
-            invoice_mark_paid(invoice=invoice, paid_out_of_band=True)
-
-    def last_invoice(self, subscription: Subscription) -> Invoice:
-        return subscription.invoices.order_by("-period_start", "-pk").first()
-
-    def exhaust_retries(self, invoice: Invoice) -> None:
-        """Run the remaining retries of a failing invoice until its schedule is used up."""
-        invoice.refresh_from_db()
-        while invoice.next_payment_attempt is not None:
-            invoice_attempt_payment(invoice=invoice)
-            invoice.refresh_from_db()
-
-    def healthy(self, customer: Customer) -> None:
+    def healthy(self, profile: _Profile) -> None:
+        """Pays every period: by card, or (some enterprise accounts) by bank transfer."""
         rng = self.rng
         interval = Interval.YEAR if rng.random() < 0.35 else Interval.MONTH
-        segment = customer.metadata["segment"]
-        send_invoice_days = rng.choice([14, 30]) if segment == "enterprise" and rng.random() < 0.7 else None
-        # A few months of history each: every billed period costs a few dozen queries.
-        days = rng.randint(20, 550) if interval == Interval.YEAR else rng.randint(3, 100)
-        subscription = self.renew(
-            self.subscribe(customer, interval=interval, start=self.ago(days=days), send_invoice_days=send_invoice_days)
+        send_invoice_days = rng.choice([14, 30]) if profile.segment == "enterprise" and rng.random() < 0.7 else None
+        days = (
+            rng.randint(20, YEARLY_HISTORY_DAYS) if interval == Interval.YEAR else rng.randint(3, MONTHLY_HISTORY_DAYS)
         )
+        periods = self.sign_up(profile, self.ago(days=days), interval=interval, send_invoice_days=send_invoice_days)
         if send_invoice_days:
-            self.settle_sent_invoices(subscription)
+            self.pays_by_transfer(profile, periods, send_invoice_days)
 
     # --- Stories -----------------------------------------------------------------------
 
-    def story_overdue_monthly(self, customer: Customer) -> None:
-        """Pays by bank transfer; the current invoice fell due six days ago."""
-        start = self.ago(days=20, months=2)
-        subscription = self.renew(self.subscribe(customer, start=start, send_invoice_days=14))
-        self.settle_sent_invoices(subscription)
+    def story_overdue_monthly(self, profile: _Profile) -> None:
+        """Pays by bank transfer, last month's invoice after a reminder; the current invoice fell
+        due about six days ago."""
+        periods = self.sign_up(profile, self.ago(days=20, months=2), send_invoice_days=14)
+        self.pays_by_transfer(profile, periods, 14, unpaid=1, last_late=True)
 
-    def story_overdue_yearly(self, customer: Customer) -> None:
-        """Yearly contract; the renewal invoice fell due two weeks ago."""
-        start = self.ago(days=45, years=1)
-        subscription = self.subscribe(customer, interval=Interval.YEAR, start=start, send_invoice_days=30)
-        self.settle_sent_invoices(self.renew(subscription))
+    def story_overdue_yearly(self, profile: _Profile) -> None:
+        """Yearly contract; last year's invoice was paid, the renewal fell due about two weeks ago."""
+        periods = self.sign_up(profile, self.ago(days=45, years=1), interval=Interval.YEAR, send_invoice_days=30)
+        self.pays_by_transfer(profile, periods, 30, unpaid=1)
 
-    def story_overdue_two_invoices(self, customer: Customer) -> None:
+    def story_overdue_two_invoices(self, profile: _Profile) -> None:
         """Two invoices unpaid: last month's is overdue, this month's is not due yet."""
-        subscription = self.renew(self.subscribe(customer, start=self.ago(days=10, months=3), send_invoice_days=30))
-        self.settle_sent_invoices(subscription, unpaid=2)
+        periods = self.sign_up(profile, self.ago(days=10, months=3), send_invoice_days=30)
+        self.pays_by_transfer(profile, periods, 30, unpaid=2)
 
-    def _card_fails_at_last_renewal(self, customer: Customer, card: str, *, months: int) -> Invoice:
-        subscription = self.subscribe(customer, start=self.ago(days=self.rng.randint(2, 20), months=months))
-        self.renew(subscription, leave=1)
-        customer_update(customer=customer, default_payment_method=card)
-        return self.last_invoice(self.renew(subscription))
+    def _card_fails_at_last_renewal(self, profile: _Profile, card: str, *, months: int) -> datetime:
+        """The card starts failing shortly before the latest renewal (a few days ago, so its
+        retries are still under way). Returns that renewal's moment."""
+        periods = self.sign_up(profile, self.ago(days=self.rng.randint(2, 9), months=months))
+        self.change_card(profile, self.days_after(periods[-1], -self.rng.randint(3, 12)), card)
+        return periods[-1]
 
-    def story_declined(self, customer: Customer) -> None:
-        self._card_fails_at_last_renewal(customer, DECLINED_CARD, months=3)
+    def story_declined(self, profile: _Profile) -> None:
+        self._card_fails_at_last_renewal(profile, DECLINED_CARD, months=3)
 
-    def story_insufficient_funds(self, customer: Customer) -> None:
-        invoice = self._card_fails_at_last_renewal(customer, INSUFFICIENT_FUNDS_CARD, months=2)
-        invoice_update(invoice=invoice, retry_policy=self.gentle_policy)
+    def story_insufficient_funds(self, profile: _Profile) -> None:
+        """After the failure, the account manager moves the invoice to the Gentle retry policy."""
+        renewal = self._card_fails_at_last_renewal(profile, INSUFFICIENT_FUNDS_CARD, months=2)
+        moved = renewal + timedelta(hours=self.rng.randint(1, 6))
+        self.timeline.at(moved, self._use_retry_policy, profile, self.gentle_policy)
 
-    def story_expired_card(self, customer: Customer) -> None:
-        self._card_fails_at_last_renewal(customer, EXPIRED_CARD, months=4)
+    def story_expired_card(self, profile: _Profile) -> None:
+        self._card_fails_at_last_renewal(profile, EXPIRED_CARD, months=4)
 
-    def story_fails_once_pending(self, customer: Customer) -> None:
-        """Signed up two days ago; the first charge failed and its retry will succeed."""
-        self.subscribe(customer, start=self.ago(days=2))
+    def story_fails_once_pending(self, profile: _Profile) -> None:
+        """Signed up two days ago; the first charge failed and its retry (still to come) will succeed."""
+        self.sign_up(profile, self.ago(days=2))
 
-    def story_fails_once_recovered(self, customer: Customer) -> None:
-        """The first charge failed, the retry went through."""
-        subscription = self.subscribe(customer, start=self.ago(days=6))
-        invoice_attempt_payment(invoice=self.last_invoice(subscription))
+    def story_fails_once_recovered(self, profile: _Profile) -> None:
+        """The first charge failed; the retry job charged it again three and a half days later."""
+        self.sign_up(profile, self.ago(days=6))
 
-    def story_unpaid(self, customer: Customer) -> None:
-        """Retries ran out (default settings: mark unpaid); the latest period waits as a draft."""
-        subscription = self.subscribe(customer, start=self.ago(days=5, months=3))
-        self.renew(subscription, leave=2)
-        customer_update(customer=customer, default_payment_method=DECLINED_CARD)
-        self.renew(subscription, leave=1)
-        self.exhaust_retries(self.last_invoice(subscription))
-        self.renew(subscription)
+    def story_card_updated(self, profile: _Profile) -> None:
+        """A renewal failed twice on a declined card; the customer put in a new card and the
+        next retry went through, which made the subscription active again."""
+        periods = self.sign_up(profile, self.ago(days=self.rng.randint(5, 20), months=3))
+        failed = periods[-2]
+        self.change_card(profile, self.days_after(failed, -self.rng.randint(2, 10)), DECLINED_CARD)
+        self.change_card(profile, self.days_after(failed, 5), GOOD_CARD)  # between the 2nd and 3rd retries
 
-    def story_canceled_payment_failed(self, customer: Customer) -> None:
-        """Yearly renewal failed on an expired card; the Annual plans policy canceled the
-        subscription and the invoice was written off."""
-        subscription = self.subscribe(customer, interval=Interval.YEAR, start=self.ago(days=25, years=1))
-        self.renew(subscription, leave=1)
-        customer_update(customer=customer, default_payment_method=EXPIRED_CARD)
-        invoice = self.last_invoice(self.renew(subscription))
-        invoice_update(invoice=invoice, retry_policy=self.annual_policy)
-        self.exhaust_retries(invoice)
-        invoice_mark_uncollectible(invoice=invoice)
+    def story_unpaid(self, profile: _Profile) -> None:
+        """A month ago the card began to decline; the retries ran out (default settings: mark
+        unpaid), and the latest period's invoice waits as a draft."""
+        periods = self.sign_up(profile, self.ago(days=5, months=3))
+        self.change_card(profile, self.days_after(periods[-2], -self.rng.randint(3, 10)), DECLINED_CARD)
 
-    def story_canceled(self, customer: Customer) -> None:
-        subscription = self.renew(self.subscribe(customer, start=self.ago(days=12, months=4)))
-        subscription_cancel(subscription=subscription, reason="cancellation_requested")
+    def story_canceled_payment_failed(self, profile: _Profile) -> None:
+        """The yearly renewal failed on an expired card; on the Annual plans policy the last retry
+        canceled the subscription, and the invoice was written off two days later."""
+        periods = self.sign_up(profile, self.ago(days=25, years=1), interval=Interval.YEAR)
+        renewal = periods[-1]
+        self.change_card(profile, self.days_after(renewal, -self.rng.randint(10, 40)), EXPIRED_CARD)
+        moved = renewal + timedelta(hours=self.rng.randint(1, 6))
+        self.timeline.at(moved, self._use_retry_policy, profile, self.annual_policy)
+        self.timeline.at(self.days_after(renewal, 23), self._write_off_latest, profile)
 
-    def story_cancel_at_period_end(self, customer: Customer) -> None:
-        subscription = self.renew(self.subscribe(customer, start=self.ago(days=self.rng.randint(5, 25), months=4)))
-        subscription_schedule_cancel(subscription=subscription, at_period_end=True)
+    def story_canceled(self, profile: _Profile) -> None:
+        """Asked to leave at the end of the period; the job canceled it when the period ended."""
+        periods = self.sign_up(profile, self.ago(days=12, months=4))
+        asked = self.days_after(periods[-1], -self.rng.randint(3, 15))
+        self.timeline.at(asked, self._schedule_cancel, profile, at_period_end=True)
 
-    def story_cancel_at_period_end_yearly(self, customer: Customer) -> None:
-        subscription = self.subscribe(customer, interval=Interval.YEAR, start=self.ago(days=340))
-        subscription_schedule_cancel(subscription=self.renew(subscription), at_period_end=True)
+    def story_cancel_at_period_end(self, profile: _Profile) -> None:
+        periods = self.sign_up(profile, self.ago(days=self.rng.randint(6, 25), months=4))
+        asked = self.days_after(periods[-1], self.rng.randint(1, 3))
+        self.timeline.at(asked, self._schedule_cancel, profile, at_period_end=True)
 
-    def story_cancel_at_date(self, customer: Customer) -> None:
+    def story_cancel_at_period_end_yearly(self, profile: _Profile) -> None:
+        self.sign_up(profile, self.ago(days=340), interval=Interval.YEAR)
+        asked = self.ago(days=self.rng.randint(3, 20))
+        self.timeline.at(asked, self._schedule_cancel, profile, at_period_end=True)
+
+    def story_cancel_at_date(self, profile: _Profile) -> None:
         """Yearly plan ending early, on a date agreed with the customer."""
-        subscription = self.subscribe(customer, interval=Interval.YEAR, start=self.ago(days=100))
-        subscription_schedule_cancel(subscription=self.renew(subscription), at=self.now + timedelta(days=40))
+        self.sign_up(profile, self.ago(days=100), interval=Interval.YEAR)
+        asked, ends = self.ago(days=self.rng.randint(2, 10)), self.days_after(self.now, 40)
+        self.timeline.at(asked, self._schedule_cancel, profile, at=ends)
 
-    def story_paused(self, customer: Customer) -> None:
-        """Collection paused since the start of this period (invoices kept as drafts)."""
-        subscription = self.subscribe(customer, start=self.ago(days=12, months=3))
-        self.renew(subscription, leave=1)
-        subscription_pause_collection(
-            subscription=subscription,
-            behavior=PauseBehavior.KEEP_AS_DRAFT,
-            starts_at=subscription.current_period_end,
-            resumes_at=self.now + timedelta(days=20),
-        )
-        self.renew(subscription)
+    def story_paused(self, profile: _Profile) -> None:
+        """Collection paused a few days before this period began, so its invoice is kept as a draft."""
+        periods = self.sign_up(profile, self.ago(days=12, months=3))
+        asked, resumes = self.days_after(periods[-1], -self.rng.randint(2, 6)), self.days_after(self.now, 20)
+        self.timeline.at(asked, self._pause, profile, behavior=PauseBehavior.KEEP_AS_DRAFT, resumes_at=resumes)
 
-    def story_pause_scheduled(self, customer: Customer) -> None:
+    def story_pause_scheduled(self, profile: _Profile) -> None:
         """A seasonal business pausing for one period from its next renewal."""
-        subscription = self.renew(self.subscribe(customer, start=self.ago(days=18, months=3)))
-        subscription_pause_collection(
-            subscription=subscription,
-            behavior=PauseBehavior.VOID,
-            starts_at=subscription.current_period_end,
-            resumes_at=add_interval(subscription.current_period_end, Interval.MONTH),
-        )
+        self.sign_up(profile, self.ago(days=18, months=3))
+        self.timeline.at(self.ago(days=self.rng.randint(2, 8)), self._pause_next_period, profile)
+
+    def story_paused_and_resumed(self, profile: _Profile) -> None:
+        """Paused for a month (from the day before a renewal, whose invoice was voided); the
+        pause job started and ended it; paying again since."""
+        periods = self.sign_up(profile, self.ago(days=self.rng.randint(5, 20), months=5))
+        starts, resumes = periods[-3] - timedelta(days=1), periods[-2] - timedelta(days=1)
+        asked = self.days_after(starts, -self.rng.randint(3, 10))
+        self.timeline.at(asked, self._pause, profile, behavior=PauseBehavior.VOID, starts_at=starts, resumes_at=resumes)
 
     # --- One-off invoices and quotes ---------------------------------------------------
 
-    def onboarding(self, customer: Customer) -> LineItem:
-        return LineItem(price=self.price("onboarding", "", customer.currency))
+    def onboarding(self, currency: str) -> LineItem:
+        return LineItem(price=self.price("onboarding", "", currency))
 
-    def hours(self, customer: Customer, hours: int, what: str = "Consulting") -> LineItem:
-        rate = self.amount({"EUR": 120, "USD": 130, "GBP": 100}, customer.currency)
-        return LineItem(description=f"{what} (hours)", unit_amount=Money(rate, customer.currency), quantity=hours)
+    def hours(self, currency: str, hours: int, what: str = "Consulting") -> LineItem:
+        rate = self.amount({"EUR": 120, "USD": 130, "GBP": 100}, currency)
+        return LineItem(description=f"{what} (hours)", unit_amount=Money(rate, currency), quantity=hours)
 
-    def manual_invoices(self, customers: list[Customer]) -> None:
-        """Onboarding and consulting invoices in every status."""
-        pool = iter(customers)
-        send = CollectionMethod.SEND_INVOICE
-        for _ in range(4):  # paid by card
-            customer = next(pool)
-            invoice = invoice_create(customer=customer, lines=[self.onboarding(customer)], description="Onboarding")
-            invoice_attempt_payment(invoice=invoice_finalize(invoice=invoice))
-        for reason in ("Duplicate invoice", "Wrong billing address"):
-            customer = next(pool)
-            invoice = invoice_create(
-                customer=customer, lines=[self.onboarding(customer)], collection_method=send, description="Onboarding"
-            )
-            invoice_finalize(invoice=invoice)
-            invoice_update(invoice=invoice, metadata={"void_reason": reason})
-            invoice_void(invoice=invoice)
-        for hours in (6, 14):  # being prepared
-            customer = next(pool)
-            invoice_create(
-                customer=customer,
-                lines=[self.hours(customer, hours), self.hours(customer, 2, "Project management")],
-                collection_method=send,
-                days_until_due=30,
-                description="Consulting this month",
-            )
-        customer = next(pool)  # overdue manual invoice
+    def invoice(self, profile: _Profile, moment: datetime, key: str, lines: list[LineItem], **options) -> None:
+        """Plan a one-off invoice (finalized unless `draft`, charged if `charge`), kept as `key`."""
+        self.timeline.at(self.once_joined(profile, moment), self._invoice, profile, key, lines, **options)
+
+    def _invoice(self, profile, key, lines, *, description, draft=False, charge=False, days_until_due=None) -> None:
+        collection = CollectionMethod.CHARGE_AUTOMATICALLY if charge else CollectionMethod.SEND_INVOICE
         invoice = invoice_create(
-            customer=customer,
-            lines=[self.hours(customer, 10, "Data migration")],
-            collection_method=send,
-            due_date=self.now - timedelta(days=12),
-            description="Data migration",
+            customer=self.customers[profile.name],
+            lines=lines,
+            collection_method=collection,
+            days_until_due=days_until_due,
+            description=description,
         )
-        invoice_finalize(invoice=invoice)
-        customer = next(pool)  # long overdue, written off after the overdue job flags it
-        invoice = invoice_create(
-            customer=customer,
-            lines=[self.onboarding(customer), self.hours(customer, 8, "Custom integration")],
-            collection_method=send,
-            due_date=self.now - timedelta(days=75),
-            description="Onboarding and integration",
-        )
-        self.write_offs.append(invoice_finalize(invoice=invoice))
+        if not draft:
+            invoice = invoice_finalize(invoice=invoice)
+        if charge:
+            invoice_attempt_payment(invoice=invoice)
+        self.documents[key] = invoice
 
-    def quote_lines(self, customer: Customer, *, upgrade: bool) -> list[LineItem]:
-        currency = customer.currency
+    def _void(self, key: str, reason: str) -> None:
+        invoice = invoice_update(invoice=self.documents[key], metadata={"void_reason": reason})
+        invoice_void(invoice=invoice)
+
+    def _write_off(self, key: str) -> None:
+        invoice_mark_uncollectible(invoice=self.documents[key])
+
+    def manual_invoices(self, customers: list[_Profile]) -> None:
+        """Onboarding and consulting invoices in every status, for long-standing customers."""
+        rng = self.rng
+        write_off, overdue, *others = customers
+        # Sent 105 days ago, due 30 days later, found overdue by the job, written off weeks after.
+        lines = [self.onboarding(write_off.currency), self.hours(write_off.currency, 8, "Custom integration")]
+        self.invoice(write_off, self.ago(days=105), "write_off", lines, description="Onboarding and integration")
+        self.timeline.at(self.ago(days=rng.randint(10, 30)), self._write_off, "write_off")
+        # Sent six weeks ago on 30 days: overdue since about twelve days.
+        lines = [self.hours(overdue.currency, 10, "Data migration")]
+        self.invoice(overdue, self.ago(days=42), "overdue", lines, description="Data migration", days_until_due=30)
+        for profile in others[:4]:  # onboarding, charged to the card a few days after signing up
+            sent = self.days_after(self.joined[profile.name], rng.randint(1, 4))
+            lines = [self.onboarding(profile.currency)]
+            self.invoice(profile, sent, f"onboarding:{profile.name}", lines, description="Onboarding", charge=True)
+        for profile, reason in zip(others[4:6], ("Duplicate invoice", "Wrong billing address"), strict=True):
+            key, sent = f"voided:{profile.name}", self.once_joined(profile, self.ago(days=rng.randint(20, 90)))
+            self.invoice(profile, sent, key, [self.onboarding(profile.currency)], description="Onboarding")
+            self.timeline.at(self.days_after(sent, rng.randint(1, 3)), self._void, key, reason)
+        for profile, hours in zip(others[6:8], (6, 14), strict=True):  # being prepared
+            lines = [self.hours(profile.currency, hours), self.hours(profile.currency, 2, "Project management")]
+            started = self.ago(days=rng.randint(1, 4))
+            self.invoice(
+                profile, started, f"draft:{profile.name}", lines, description="Consulting this month", draft=True
+            )
+
+    def quote_lines(self, profile: _Profile, *, upgrade: bool) -> list[LineItem]:
+        currency = profile.currency
         lines = [LineItem(price=self.price("business", Interval.YEAR, currency))]
         if upgrade:
             lines.append(LineItem(price=self.price("seats", Interval.YEAR, currency), quantity=self.rng.randint(3, 12)))
         else:
-            lines.append(self.onboarding(customer))
+            lines.append(self.onboarding(currency))
         return lines
 
-    def quotes(self, *, prospects: list[Customer], existing: list[Customer]) -> None:
-        """Quotes in every status; open ones expire in a few days to a few weeks."""
-        customers = iter(prospects + existing[-8:])
+    def quote(
+        self, profile: _Profile, moment: datetime, *, finalize: bool = True, expires_in: int | None = None
+    ) -> None:
+        """Plan a quote made at `moment` (a prospect joins a few days before its first quote);
+        finalized quotes expire 30 days later unless `expires_in` says otherwise."""
+        upgrade = profile.role != "prospect"
+        if upgrade:
+            moment = self.once_joined(profile, moment)
+        elif profile.name not in self.joined:
+            self.join(profile, self.days_after(moment, -self.rng.randint(1, 10)))
+        lines = self.quote_lines(profile, upgrade=upgrade)
+        description = "Upgrade to Business (annual)" if upgrade else "Business plan (annual) with onboarding"
+        self.timeline.at(moment, self._quote, profile, lines, description, finalize, expires_in)
 
-        def new(customer: Customer, *, expires_in: int | None = None) -> Quote:
-            upgrade = customer not in prospects
-            return quote_create(
-                customer=customer,
-                lines=self.quote_lines(customer, upgrade=upgrade),
-                expires_at=self.now + timedelta(days=expires_in) if expires_in else None,
-                description="Upgrade to Business (annual)" if upgrade else "Business plan (annual) with onboarding",
-            )
+    def _quote(self, profile, lines, description, finalize, expires_in) -> None:
+        expires_at = clock.now() + timedelta(days=expires_in) if expires_in else None
+        quote = quote_create(
+            customer=self.customers[profile.name], lines=lines, expires_at=expires_at, description=description
+        )
+        self.documents[f"quote:{profile.name}"] = quote_finalize(quote=quote) if finalize else quote
 
-        new(next(customers), expires_in=30)  # drafts
-        new(next(customers))
-        for days in (2, 5, 12, 26):  # open
-            quote_finalize(quote=new(next(customers), expires_in=days))
-        accepted = quote_accept(quote=quote_finalize(quote=new(next(customers), expires_in=21)))
-        invoice = invoice_finalize(invoice=accepted.invoice)
-        if accepted.customer.default_payment_method:
-            invoice_attempt_payment(invoice=invoice)
-        quote_accept(quote=quote_finalize(quote=new(next(customers), expires_in=14)))  # invoice left as a draft
-        quote_cancel(quote=new(next(customers)), reason="customer_declined")
-        quote_cancel(quote=quote_finalize(quote=new(next(customers), expires_in=10)), reason="superseded")
+    def _accept(self, profile: _Profile, *, charge: bool) -> None:
+        quote = quote_accept(quote=self.documents[f"quote:{profile.name}"])
+        if charge:
+            invoice_attempt_payment(invoice=invoice_finalize(invoice=quote.invoice))
+
+    def _cancel_quote(self, profile: _Profile, reason: str) -> None:
+        quote_cancel(quote=self.documents[f"quote:{profile.name}"], reason=reason)
+
+    def quotes(self, *, prospects: list[_Profile], existing: list[_Profile]) -> None:
+        """Quotes in every status; open ones expire in a few days to a few weeks, one expired."""
+        rng = self.rng
+        at = self.timeline.at
+        self.quote(prospects[0], self.ago(days=rng.randint(1, 5)), finalize=False, expires_in=30)  # drafts
+        self.quote(prospects[1], self.ago(days=rng.randint(1, 5)), finalize=False)
+        # Open, sent 28, 25, 18 and 4 days ago: they expire in 2, 5, 12 and 26 days.
+        for profile, days in zip([*prospects[2:5], existing[0]], (28, 25, 18, 4), strict=True):
+            self.quote(profile, self.ago(days=days))
+        self.quote(existing[1], self.ago(days=rng.randint(45, 70)))  # left to expire: the job cancels it
+        self.quote(existing[2], self.ago(days=40))
+        at(self.ago(days=33), self._accept, existing[2], charge=True)  # invoiced and paid at once
+        self.quote(existing[3], self.ago(days=9))
+        at(self.ago(days=3), self._accept, existing[3], charge=False)  # its invoice left as a draft
+        self.quote(existing[4], self.ago(days=60), finalize=False)
+        at(self.ago(days=52), self._cancel_quote, existing[4], "customer_declined")
+        self.quote(existing[5], self.ago(days=20))
+        at(self.ago(days=rng.randint(6, 15)), self._cancel_quote, existing[5], "superseded")
 
 
 def format_result(result: SeedResult) -> str:
@@ -676,9 +874,10 @@ def format_result(result: SeedResult) -> str:
         f"{result.overdue_invoices} overdue, {result.failed_payment_invoices} with a failed payment awaiting retry",
         f"  quotes:         {sum(result.quotes.values())} ({statuses(result.quotes)})",
         f"  events:         {result.events}",
-        "",
-        f"Open {result.url} and log in as:",
     ]
+    if result.history_from and result.history_to:
+        lines.append(f"  history:        {result.history_from:%Y-%m-%d} to {result.history_to:%Y-%m-%d}")
+    lines += ["", f"Open {result.url} and log in as:"]
     for login in result.logins:
         extra = ", staff: can use the admin at /admin/" if login.is_staff else ", read-only"
         lines.append(f"  {login.username} / {login.password}    ({login.role}{extra})")

@@ -1,6 +1,7 @@
 """The demo dataset: varied enough to show every feature, built through the services, built once."""
 
 import io
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,8 +15,10 @@ from django.utils import timezone
 from djmoney.contrib.exchange.models import Rate
 
 from billing.demo import EDITOR_LOGIN, VIEWER_LOGIN, _DemoBuilder, seed_demo
+from billing.jobs import JOBS
 from billing.models import (
     AccountSettings,
+    BillingReason,
     CollectionMethod,
     Customer,
     EndBehavior,
@@ -154,7 +157,7 @@ class TestTheDemoDataset:
         assert len(failing) >= 3
         assert demo.failed_payment_invoices == len(failing)
         for invoice in failing:
-            assert invoice.next_payment_attempt > timezone.now() - timedelta(minutes=5)
+            assert invoice.next_payment_attempt > timezone.now()
             assert invoice.payment_attempts.filter(outcome="failed").count() == invoice.attempt_count
             assert events_of(invoice, EventType.INVOICE_PAYMENT_FAILED) == invoice.attempt_count
             assert invoice.subscription.status == SubscriptionStatus.PAST_DUE
@@ -203,6 +206,106 @@ class TestTheDemoDataset:
         for quote in Quote.objects.filter(status=QuoteStatus.ACCEPTED):
             assert quote.invoice is not None
             assert events_of(quote, EventType.QUOTE_ACCEPTED) == 1
+
+    # --- A history lived through, with real past timestamps ---------------------------
+
+    def test_customers_invoices_and_events_are_spread_over_past_months_and_none_lies_in_the_future(self, demo):
+        now = timezone.now()
+        for model in (Customer, Invoice, Event):
+            created = list(model.objects.values_list("created", flat=True))
+            assert max(created) <= now, model
+            assert min(created) < now - timedelta(days=150), model
+            assert len({(c.year, c.month) for c in created}) >= 5, model
+            assert sum(c > now - timedelta(days=1) for c in created) < len(created) / 10, model
+        assert demo.history_from == Event.objects.order_by("created").first().created
+        assert demo.history_to <= now
+
+    def test_invoices_subscriptions_and_customers_carry_the_time_of_their_creation_event(self, demo):
+        created = {
+            Customer: EventType.CUSTOMER_CREATED,
+            Subscription: EventType.SUBSCRIPTION_CREATED,
+            Invoice: EventType.INVOICE_CREATED,
+            Quote: EventType.QUOTE_CREATED,
+        }
+        for model, type in created.items():
+            when = dict(Event.objects.filter(type=type).values_list("object_id", "created"))
+            for public_id, moment in model.objects.values_list("public_id", "created"):
+                assert when[public_id] == moment, (model, public_id)
+
+    def test_subscriptions_began_with_their_first_invoice_and_renewals_were_invoiced_when_their_period_began(
+        self, demo
+    ):
+        for subscription in Subscription.objects.all():
+            first = subscription.invoices.order_by("created", "pk").first()
+            assert first.billing_reason == BillingReason.SUBSCRIPTION_CREATE
+            assert first.created == subscription.created == first.period_start
+        renewals = list(Invoice.objects.filter(billing_reason=BillingReason.SUBSCRIPTION_CYCLE))
+        assert len(renewals) >= 50
+        for invoice in renewals:
+            assert timedelta(0) <= invoice.created - invoice.period_start < timedelta(days=1), invoice
+            if invoice.status != InvoiceStatus.DRAFT:
+                assert timedelta(0) <= invoice.finalized_at - invoice.created < timedelta(days=1), invoice
+
+    def test_payments_were_retried_on_their_schedule_and_one_went_through_after_earlier_failures(self, demo):
+        recovered = Invoice.objects.filter(status=InvoiceStatus.PAID, attempt_count__gte=2)
+        assert recovered.exists()
+        assert recovered.filter(attempt_count__gte=3).exists()  # the customer who put in a new card
+        retried = Invoice.objects.filter(attempt_count__gte=2)
+        for invoice in retried:
+            attempts = list(invoice.payment_attempts.order_by("attempt_number"))
+            assert [a.attempt_number for a in attempts] == list(range(1, invoice.attempt_count + 1))
+            assert attempts[0].created == invoice.first_failed_at
+            offsets = (invoice.retry_policy or AccountSettings.load()).retry_offsets()
+            for attempt, offset in zip(attempts[1:], offsets, strict=False):
+                late = attempt.created - (invoice.first_failed_at + offset)
+                assert timedelta(0) <= late < timedelta(days=1), (invoice, attempt.attempt_number)
+            if invoice.status == InvoiceStatus.PAID:
+                assert invoice.paid_at == attempts[-1].created
+                assert attempts[-1].outcome == "succeeded"
+                assert all(a.outcome == "failed" for a in attempts[:-1])
+
+    def test_invoices_were_found_overdue_when_they_fell_due_and_some_transfers_came_days_after_sending(self, demo):
+        flagged = Invoice.objects.filter(overdue_at__isnull=False)
+        assert flagged.count() >= 3
+        for invoice in flagged:
+            assert timedelta(0) <= invoice.overdue_at - invoice.due_date < timedelta(days=1), invoice
+        transfers = Invoice.objects.filter(status=InvoiceStatus.PAID, paid_out_of_band=True)
+        assert transfers.count() >= 5
+        for invoice in transfers:
+            assert invoice.paid_at - invoice.finalized_at >= timedelta(days=1), invoice
+        assert transfers.filter(overdue_at__isnull=False).exists()  # paid late, after the reminder
+
+    def test_scheduled_cancellations_pauses_and_expiries_were_carried_out_by_the_jobs_on_time(self, demo):
+        canceled = Subscription.objects.get(
+            status=SubscriptionStatus.CANCELED, cancellation_reason="cancellation_requested"
+        )
+        assert canceled.cancel_at_period_end
+        assert timedelta(0) <= canceled.canceled_at - canceled.cancel_at < timedelta(days=1)
+        assert not canceled.invoices.filter(period_start__gte=canceled.canceled_at).exists()
+
+        by_policy = Subscription.objects.get(cancellation_reason="payment_failed")
+        invoice = by_policy.invoices.get(status=InvoiceStatus.UNCOLLECTIBLE)
+        last_retry = invoice.first_failed_at + timedelta(days=invoice.retry_policy.day_offsets[-1])
+        assert timedelta(0) <= by_policy.canceled_at - last_retry < timedelta(days=1)
+        assert invoice.marked_uncollectible_at > by_policy.canceled_at
+
+        voided = Invoice.objects.get(billing_reason=BillingReason.SUBSCRIPTION_CYCLE, status=InvoiceStatus.VOID)
+        updates = Event.objects.filter(
+            object_id=voided.subscription.public_id, type=EventType.SUBSCRIPTION_UPDATED
+        ).order_by("created", "id")
+        status_changes = [(e.created, e.data_object["status"]) for e in updates if "status" in e.previous_attributes]
+        assert [status for _, status in status_changes] == ["paused", "active"]
+        (paused_at, _), (resumed_at, _) = status_changes
+        assert paused_at < voided.created < resumed_at < timezone.now()
+        assert voided.subscription.status == SubscriptionStatus.ACTIVE
+
+        expired = Quote.objects.get(cancellation_reason="expired")
+        assert timedelta(0) <= expired.canceled_at - expired.expires_at < timedelta(days=1)
+        for quote in Quote.objects.filter(status=QuoteStatus.ACCEPTED):
+            assert quote.finalized_at < quote.accepted_at == quote.invoice.created
+
+    def test_the_history_reaches_now_so_the_worker_has_nothing_left_to_do(self, demo):
+        assert {name: job() for name, job in JOBS.items()} == dict.fromkeys(JOBS, 0)
 
     def test_account_settings_retry_policies_and_exchange_rates_are_in_place(self, demo, settings):
         account = AccountSettings.load()
@@ -268,9 +371,11 @@ def test_the_command_seeds_at_a_month_end_prints_the_logins_and_changes_nothing_
     assert "http://127.0.0.1:8000/" in output
     assert "demo / relance-demo" in output
     assert "viewer / relance-viewer" in output
+    assert re.search(r"history: +20\d\d-\d\d-\d\d to 2025-03-\d\d\n", output)
     assert statuses(Invoice) == set(InvoiceStatus.values)
     assert statuses(Subscription) == set(SubscriptionStatus.values)
     assert Invoice.objects.filter(status=InvoiceStatus.OPEN, overdue_at__isnull=False).exists()
+    assert not Event.objects.filter(created__gt=timezone.now()).exists()
     before = counts()
     by_type = dict(Event.objects.values_list("type").annotate(n=Count("id")))
 
