@@ -128,13 +128,13 @@ def run_quote_expiry() -> int:
     )
 
 
-# In the order a tick runs them: cancellations before renewals, so a subscription that
-# ends at its period's end is canceled rather than renewed.
+# In the order a tick runs them: at a period boundary, a scheduled cancellation ends the
+# subscription and a scheduled pause starts (or ends) before the renewal bills the new period.
 JOBS: dict[str, Callable[[], int]] = {
     "scheduled_cancellations": run_scheduled_cancellations,
+    "pauses": run_pauses,
     "renewals": run_renewals,
     "payment_retries": run_payment_retries,
     "overdue": run_overdue,
-    "pauses": run_pauses,
     "quote_expiry": run_quote_expiry,
 }

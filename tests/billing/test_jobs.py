@@ -244,3 +244,23 @@ def test_django_q2_scheduler_runs_the_registered_billing_jobs():
     scheduler()  # sync mode in tests: each due schedule's task runs right here
     assert _events(invoice, "invoice.overdue") == 1
     assert all(s.next_run > timezone.now() for s in Schedule.objects.all())
+
+
+def test_a_pause_starting_at_the_period_end_applies_to_the_renewal_of_that_period():
+    subscription = _subscribe()
+    boundary = subscription.current_period_end
+    services.subscription_pause_collection(
+        subscription=subscription, behavior=PauseBehavior.VOID, starts_at=boundary,
+        resumes_at=add_interval(boundary, "month"),
+    )  # fmt: skip
+    with time_machine.travel(boundary + timedelta(minutes=1), tick=False):
+        for job in jobs.JOBS.values():
+            job()
+    assert subscription.invoices.get(billing_reason="subscription_cycle").status == "void"
+    with time_machine.travel(add_interval(boundary, "month") + timedelta(minutes=1), tick=False):
+        for job in jobs.JOBS.values():
+            job()
+    subscription.refresh_from_db()
+    assert subscription.status == "active"
+    latest = subscription.invoices.filter(billing_reason="subscription_cycle").order_by("-id").first()
+    assert latest.status == "paid"
