@@ -7,8 +7,12 @@ from billing import clock
 from billing.models import Event
 from billing.serializers import snapshot
 
-# Sent after the recording transaction commits, with `event=<Event>`. Other apps (webhooks,
-# the automation engine) subscribe to it; billing knows nothing about them.
+# Other apps (webhooks, the automation engine) subscribe to these; billing knows nothing
+# about them. Both carry `event=<Event>`.
+# - event_recorded: inside the transaction that records the event, so what a receiver writes
+#   (e.g. webhook deliveries to make) commits or rolls back with the event itself;
+# - event_committed: after that transaction commits (for work that must see committed data).
+event_recorded = Signal()
 event_committed = Signal()
 
 
@@ -37,5 +41,6 @@ def record_event(*, type: str, obj, before: dict | None = None) -> Event:
         data_object=data,
         previous_attributes=prev,
     )
+    event_recorded.send(sender=Event, event=event)
     transaction.on_commit(lambda: event_committed.send(sender=Event, event=event))
     return event

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "djmoney",
     "djmoney.contrib.exchange",
     "billing",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -173,6 +174,12 @@ EXCHANGE_BACKEND = "billing.exchange.FixedRatesBackend"
 # --- Billing --------------------------------------------------------------------------------
 PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "billing.payments.test_gateway.TestGateway")
 BILLING_JOB_BATCH_SIZE = env_int("BILLING_JOB_BATCH_SIZE", 200)
+
+# --- Webhooks -------------------------------------------------------------------------------
+# Hosts, addresses or networks that webhook endpoints may use even though they are not public
+# (e.g. "127.0.0.1,localhost,10.0.0.0/8"); plain http is accepted only for these.
+WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "::1"] if DEBUG else [])
+WEBHOOK_TIMEOUT_SECONDS = 10
 
 # --- Security (effective when DEBUG is off) -------------------------------------------------
 SESSION_COOKIE_SECURE = not DEBUG

@@ -218,8 +218,16 @@ def test_registering_the_schedules_twice_keeps_one_schedule_per_job():
     register_schedules()
     register_schedules()
     names = set(Schedule.objects.values_list("name", flat=True))
-    assert names == {f"billing:{name}" for name in jobs.JOBS}
-    assert all(s.func == "billing.tasks.run_job" for s in Schedule.objects.all())
+    assert names == {f"billing:{name}" for name in jobs.JOBS} | {"notifications:sweep"}
+    assert all(s.func == "billing.tasks.run_job" for s in Schedule.objects.filter(name__startswith="billing:"))
+
+
+def test_a_schedule_no_longer_declared_is_removed():
+    Schedule.objects.create(name="billing:gone", func="billing.tasks.run_job", args="('gone',)")
+    Schedule.objects.create(name="someone-else", func="x.y")
+    register_schedules()
+    names = set(Schedule.objects.values_list("name", flat=True))
+    assert "billing:gone" not in names and "someone-else" in names
 
 
 def test_the_task_runs_a_job_by_name():

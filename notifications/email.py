@@ -1,0 +1,125 @@
+"""Templated email: rendered once, recorded, sent by a worker, retried with backoff on errors.
+
+A message is a row first (in the caller's transaction), so an SMTP outage loses nothing: the
+send is retried on a growing delay and, after the last try, the message is marked failed and
+shown as such in the email log.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import F, Q
+from django.template.loader import render_to_string
+
+from billing import clock
+from notifications.models import EmailStatus, OutboundEmail
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=90)
+RETRY_DELAYS = [timedelta(minutes=m) for m in (1, 5, 15, 60, 180, 360, 720)]  # then failed
+
+
+def send_templated_email(
+    *,
+    to: list[str],
+    template: str,
+    context: dict,
+    source: str = "",
+    idempotency_key: str | None = None,
+    from_email: str | None = None,
+) -> OutboundEmail:
+    """Render `<template>_subject.txt`, `.txt` and `.html`, record the message, and queue it.
+
+    With an `idempotency_key` already used, the existing message is returned and nothing new
+    is sent (an automation step that runs twice sends one email).
+    """
+    from notifications.tasks import enqueue_email
+
+    if not to:
+        raise ValueError("An email needs at least one recipient")
+    if idempotency_key and (existing := OutboundEmail.objects.filter(idempotency_key=idempotency_key).first()):
+        return existing
+    subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
+    text = render_to_string(f"{template}.txt", context)
+    html = render_to_string(f"{template}.html", context)
+    now = clock.now()
+    with transaction.atomic():
+        email = OutboundEmail.objects.create(
+            idempotency_key=idempotency_key, source=source[:200], template=template,
+            from_email=from_email or settings.DEFAULT_FROM_EMAIL, recipients=list(to), subject=subject[:300],
+            text_body=text, html_body=html, status=EmailStatus.QUEUED, next_attempt_at=now, created=now,
+        )  # fmt: skip
+        enqueue_email(email.pk)
+    return email
+
+
+def claim(email_id: int, now) -> bool:
+    claimable = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    taken = (
+        OutboundEmail.objects.filter(pk=email_id, status=EmailStatus.QUEUED, next_attempt_at__lte=now)
+        .filter(claimable)
+        .update(claimed_until=now + LEASE, attempt_count=F("attempt_count") + 1)
+    )
+    return taken == 1
+
+
+def send(email_id: int) -> bool | None:
+    """Try to send one queued message. True if sent, False if it failed this time, None if not ours."""
+    now = clock.now()
+    if not claim(email_id, now):
+        return None
+    email = OutboundEmail.objects.get(pk=email_id)
+    message = EmailMultiAlternatives(
+        subject=email.subject, body=email.text_body, from_email=email.from_email, to=email.recipients,
+        headers={"X-Relance-Message": email.public_id},
+    )  # fmt: skip
+    if email.html_body:
+        message.attach_alternative(email.html_body, "text/html")
+    try:
+        message.send()
+    except Exception as exc:  # SMTP errors, refused connections, timeouts: all retried
+        logger.warning("email %s not sent (attempt %s): %s", email.public_id, email.attempt_count, exc)
+        _failed(email, f"{type(exc).__name__}: {exc}"[:500])
+        return False
+    OutboundEmail.objects.filter(pk=email.pk).update(
+        status=EmailStatus.SENT, sent_at=clock.now(), claimed_until=None, next_attempt_at=None, last_error=""
+    )
+    return True
+
+
+def _failed(email: OutboundEmail, error: str) -> None:
+    now = clock.now()
+    fields = {"claimed_until": None, "last_error": error}
+    if email.attempt_count > len(RETRY_DELAYS):
+        fields |= {"status": EmailStatus.FAILED, "failed_at": now, "next_attempt_at": None}
+    else:
+        fields["next_attempt_at"] = now + RETRY_DELAYS[email.attempt_count - 1]
+    OutboundEmail.objects.filter(pk=email.pk).update(**fields)
+
+
+def send_due(limit: int = 500) -> int:
+    """The sweep: send every queued message that is due (new, to retry, or left by a dead worker)."""
+    now = clock.now()
+    ids = list(
+        OutboundEmail.objects.filter(status=EmailStatus.QUEUED, next_attempt_at__lte=now)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(1 for email_id in ids if send(email_id) is not None)
+
+
+def resend(email: OutboundEmail) -> OutboundEmail:
+    """Queue a failed (or sent) message again, now."""
+    from notifications.tasks import enqueue_email
+
+    OutboundEmail.objects.filter(pk=email.pk).update(
+        status=EmailStatus.QUEUED, next_attempt_at=clock.now(), failed_at=None, claimed_until=None
+    )
+    enqueue_email(email.pk)
+    email.refresh_from_db()
+    return email

@@ -1,0 +1,3 @@
+"""Periodic tasks of the notifications app (registered by `manage.py register_schedules`)."""
+
+SCHEDULES = {"sweep": ("notifications.tasks.run_sweep", (), 1)}

@@ -1,0 +1,69 @@
+"""Turning events into webhook deliveries: billing events, and the automation webhooks."""
+
+import json
+
+from django.db import IntegrityError, transaction
+
+from billing import clock
+from billing.models import Event
+from billing.models.fields import new_public_id
+from billing.serializers import snapshot
+from notifications.event_types import AUTOMATION_EVENT_TYPES
+from notifications.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+
+
+def _subscribed(event_type: str) -> list[WebhookEndpoint]:
+    # JSON containment is not portable to SQLite; the endpoint list is short.
+    return [e for e in WebhookEndpoint.objects.filter(enabled=True) if event_type in e.enabled_events]
+
+
+def queue_deliveries(*, event_id: str, event_type: str, payload: dict) -> list[WebhookDelivery]:
+    """Queue one delivery per enabled endpoint subscribed to `event_type` (once per event id).
+
+    The body is serialised once, so every attempt sends the same bytes. Sending starts after
+    the surrounding transaction commits.
+    """
+    from notifications.tasks import enqueue_delivery
+
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=False)
+    now = clock.now()
+    queued = []
+    for endpoint in _subscribed(event_type):
+        try:
+            with transaction.atomic():
+                delivery = WebhookDelivery.objects.create(
+                    endpoint=endpoint, event_id=event_id, event_type=event_type, body=body,
+                    status=DeliveryStatus.PENDING, next_attempt_at=now, created=now,
+                )  # fmt: skip
+        except IntegrityError:
+            continue  # already queued for this endpoint: a repeat of the same event
+        enqueue_delivery(delivery.pk)
+        queued.append(delivery)
+    return queued
+
+
+def queue_billing_event(event: Event) -> list[WebhookDelivery]:
+    return queue_deliveries(event_id=event.public_id, event_type=event.type, payload=event.as_payload())
+
+
+def webhook_event_emit(*, type: str, obj, data: dict | None = None, event_id: str | None = None) -> str:
+    """Send one of the automation webhooks about an invoice, quote or subscription.
+
+    The payload has Stripe's event shape (`data.object` is the object's snapshot; `data` may
+    add keys such as a custom event's `label`). Passing the same `event_id` again (e.g. one per
+    automation step) queues nothing new. Returns the event id.
+    """
+    if type not in AUTOMATION_EVENT_TYPES:
+        raise ValueError(f"{type!r} is not an automation webhook")
+    event_id = event_id or new_public_id("evt")
+    payload = {
+        "id": event_id,
+        "object": "event",
+        "type": type,
+        "created": int(clock.now().timestamp()),
+        "livemode": False,
+        "data": {"object": snapshot(obj), **(data or {})},
+    }
+    with transaction.atomic():
+        queue_deliveries(event_id=event_id, event_type=type, payload=payload)
+    return event_id
