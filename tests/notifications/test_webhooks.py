@@ -270,3 +270,25 @@ def test_an_automation_webhook_has_the_stripe_event_shape_and_is_sent_once_per_e
 def test_only_the_three_automation_webhooks_can_be_emitted():
     with pytest.raises(ValueError):
         webhook_event_emit(type="invoice.paid", obj=make_invoice())
+
+
+def test_the_request_goes_to_the_checked_address_without_a_second_dns_lookup(
+    receiver, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """`hooks.relance.test` exists only in our checking resolver: the HTTP client never looks it up."""
+    port = receiver.url.split(":")[2].split("/")[0]
+    lookups = []
+
+    def resolver(host, port):
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    monkeypatch.setattr("notifications.ssrf.resolve_host", resolver)
+    settings.WEBHOOK_ALLOWED_HOSTS = ["hooks.relance.test"]
+    endpoint_create(url=f"http://hooks.relance.test:{port}/hooks/relance", enabled_events=["invoice.voided"])
+    lookups.clear()
+    _void_an_invoice(django_capture_on_commit_callbacks)
+    [request] = receiver.requests
+    assert request.headers["host"] == f"hooks.relance.test:{port}"
+    assert request.path == "/hooks/relance"
+    assert lookups == ["hooks.relance.test"]  # checked once at delivery, connected to that address
