@@ -7,7 +7,8 @@
 4. Record the attempt; a 2xx is success, anything else is retried with exponential backoff
    and jitter for up to 3 days, then the delivery is marked failed.
 A worker that dies after claiming leaves the lease to expire; the sweep then tries again, with
-the same event id, so receivers can deduplicate.
+the same event id, so receivers can deduplicate. Nothing is sent to a disabled endpoint: its
+deliveries wait until it is enabled again.
 """
 
 import random
@@ -23,11 +24,11 @@ from django.db.models import F, Q
 from billing import clock
 from notifications.models import DeliveryAttempt, DeliveryStatus, WebhookDelivery
 from notifications.services.endpoints import signing_secrets
+from notifications.services.events import RETRY_WINDOW
 from notifications.signing import signature_header
 from notifications.ssrf import Target, UnsafeURL, check_url
 
 LEASE = timedelta(seconds=60)
-RETRY_WINDOW = timedelta(days=3)
 FIRST_RETRY = timedelta(seconds=30)
 MAX_RETRY_DELAY = timedelta(hours=6)
 EXCERPT = 300
@@ -54,7 +55,7 @@ def claim(delivery_id: int, now: datetime) -> bool:
     claimable = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     taken = (
         WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-        .filter(claimable)
+        .filter(claimable, endpoint__enabled=True)
         .update(claimed_until=now + LEASE, attempt_count=F("attempt_count") + 1)
     )
     return taken == 1
@@ -121,7 +122,7 @@ def record(delivery: WebhookDelivery, outcome: Outcome, *, started_at: datetime)
             fields |= {"status": DeliveryStatus.SUCCEEDED, "delivered_at": now, "next_attempt_at": None}
         else:
             next_at = now + retry_delay(delivery.attempt_count)
-            if next_at > delivery.created + RETRY_WINDOW:
+            if next_at > delivery.retry_until:
                 fields |= {"status": DeliveryStatus.FAILED, "failed_at": now, "next_attempt_at": None}
             else:
                 fields["next_attempt_at"] = next_at
@@ -132,7 +133,7 @@ def record(delivery: WebhookDelivery, outcome: Outcome, *, started_at: datetime)
 def due_delivery_ids(limit: int = 500) -> list[int]:
     now = clock.now()
     return list(
-        WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now, endpoint__enabled=True)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
@@ -145,11 +146,16 @@ def deliver_due() -> int:
 
 
 def resend(delivery: WebhookDelivery) -> WebhookDelivery:
-    """Send a delivery again now, by hand, with the same event id (after success or failure too)."""
+    """Send a delivery again now, by hand, with the same event id (after success or failure too).
+
+    It gets a new 3-day retry window. An attempt in progress keeps its claim: the resend goes
+    out after it, never beside it.
+    """
     from notifications.tasks import enqueue_delivery
 
+    now = clock.now()
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=DeliveryStatus.PENDING, next_attempt_at=clock.now(), failed_at=None, claimed_until=None
+        status=DeliveryStatus.PENDING, next_attempt_at=now, failed_at=None, retry_until=now + RETRY_WINDOW
     )
     enqueue_delivery(delivery.pk)
     delivery.refresh_from_db()

@@ -114,10 +114,10 @@ def send_due(limit: int = 500) -> int:
 
 
 def resend(email: OutboundEmail) -> OutboundEmail:
-    """Queue a failed (or sent) message again, now."""
+    """Queue a failed message again, now. Sent and queued messages are left alone."""
     from notifications.tasks import enqueue_email
 
-    OutboundEmail.objects.filter(pk=email.pk).update(
+    OutboundEmail.objects.filter(pk=email.pk, status=EmailStatus.FAILED).update(
         status=EmailStatus.QUEUED, next_attempt_at=clock.now(), failed_at=None, claimed_until=None
     )
     enqueue_email(email.pk)

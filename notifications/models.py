@@ -51,6 +51,7 @@ class WebhookDelivery(models.Model):
     )
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
+    retry_until = models.DateTimeField(help_text="Failed attempts are retried until then (3 days; reset by a resend).")
     created = models.DateTimeField(db_index=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)

@@ -25,8 +25,10 @@ class NewSecret:
     secret: str  # shown to the user once
 
 
-def _clean(url: str, enabled_events: list[str]) -> tuple[str, list[str]]:
-    url = url.strip()
+def _clean(url: str, enabled_events: list[str], description: str) -> tuple[str, list[str], str]:
+    url, description = url.strip(), description.strip()
+    if len(description) > 300:
+        raise EndpointError("The description can be at most 300 characters.")
     try:
         check_url(url)
     except UnsafeURL as exc:
@@ -36,30 +38,28 @@ def _clean(url: str, enabled_events: list[str]) -> tuple[str, list[str]]:
         raise EndpointError(f"Unknown event type(s): {', '.join(unknown)}.")
     if not enabled_events:
         raise EndpointError("Choose at least one event type to send.")
-    return url, sorted(set(enabled_events))
+    return url, sorted(set(enabled_events)), description
 
 
 def endpoint_create(*, url: str, enabled_events: list[str], description: str = "") -> NewSecret:
     """Add an endpoint with a new signing secret (returned once, in full)."""
-    url, events = _clean(url, enabled_events)
+    url, events, description = _clean(url, enabled_events, description)
     secret = new_secret()
-    endpoint = WebhookEndpoint.objects.create(
-        url=url, enabled_events=events, description=description.strip(), secret=secret
-    )
+    endpoint = WebhookEndpoint.objects.create(url=url, enabled_events=events, description=description, secret=secret)
     return NewSecret(endpoint, secret)
 
 
 def endpoint_update(
     *, endpoint: WebhookEndpoint, url: str, enabled_events: list[str], description: str = ""
 ) -> WebhookEndpoint:
-    url, events = _clean(url, enabled_events)
-    endpoint.url, endpoint.enabled_events, endpoint.description = url, events, description.strip()
+    url, events, description = _clean(url, enabled_events, description)
+    endpoint.url, endpoint.enabled_events, endpoint.description = url, events, description
     endpoint.save(update_fields=["url", "enabled_events", "description", "updated"])
     return endpoint
 
 
 def endpoint_set_enabled(*, endpoint: WebhookEndpoint, enabled: bool) -> WebhookEndpoint:
-    """Turn sending on or off. While off, new events are not queued for it."""
+    """Turn sending on or off. While off, new events are not queued and queued ones wait."""
     endpoint.enabled = enabled
     endpoint.save(update_fields=["enabled", "updated"])
     return endpoint

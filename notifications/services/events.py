@@ -1,6 +1,7 @@
 """Turning events into webhook deliveries: billing events, and the automation webhooks."""
 
 import json
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 
@@ -10,6 +11,8 @@ from billing.models.fields import new_public_id
 from billing.serializers import snapshot
 from notifications.event_types import AUTOMATION_EVENT_TYPES
 from notifications.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+
+RETRY_WINDOW = timedelta(days=3)
 
 
 def _subscribed(event_type: str) -> list[WebhookEndpoint]:
@@ -33,7 +36,7 @@ def queue_deliveries(*, event_id: str, event_type: str, payload: dict) -> list[W
             with transaction.atomic():
                 delivery = WebhookDelivery.objects.create(
                     endpoint=endpoint, event_id=event_id, event_type=event_type, body=body,
-                    status=DeliveryStatus.PENDING, next_attempt_at=now, created=now,
+                    status=DeliveryStatus.PENDING, next_attempt_at=now, created=now, retry_until=now + RETRY_WINDOW,
                 )  # fmt: skip
         except IntegrityError:
             continue  # already queued for this endpoint: a repeat of the same event

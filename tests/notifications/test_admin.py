@@ -26,7 +26,7 @@ def _delivery(endpoint, event_id="evt_admin1", **fields) -> WebhookDelivery:
     now = timezone.now()
     defaults = {
         "event_type": "invoice.paid", "body": f'{{"id": "{event_id}"}}', "status": DeliveryStatus.FAILED,
-        "attempt_count": 1, "last_status_code": 500, "last_error": "Answered HTTP 500", "created": now, "failed_at": now,
+        "attempt_count": 1, "last_status_code": 500, "last_error": "Answered HTTP 500", "created": now, "failed_at": now, "retry_until": now + timedelta(days=3),
     }  # fmt: skip
     delivery = WebhookDelivery.objects.create(endpoint=endpoint, event_id=event_id, **{**defaults, **fields})
     DeliveryAttempt.objects.create(

@@ -140,3 +140,10 @@ def test_a_real_smtp_server_receives_a_multipart_message(settings, django_captur
     email.refresh_from_db()
     assert email.status == EmailStatus.SENT
     assert message["X-Relance-Message"] == email.public_id
+
+
+def test_resending_a_sent_message_sends_nothing(django_capture_on_commit_callbacks):
+    email = _send(django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        emails.resend(email)
+    assert len(mail.outbox) == 1

@@ -39,6 +39,7 @@ def _delivery(endpoint, n: int = 1, **fields) -> WebhookDelivery:
         "status": DeliveryStatus.PENDING,
         "next_attempt_at": now + timedelta(minutes=5),
         "created": now - timedelta(seconds=n),
+        "retry_until": now + timedelta(days=3),
     }
     return WebhookDelivery.objects.create(endpoint=endpoint, **{**defaults, **fields})
 

@@ -292,3 +292,44 @@ def test_the_request_goes_to_the_checked_address_without_a_second_dns_lookup(
     assert request.headers["host"] == f"hooks.relance.test:{port}"
     assert request.path == "/hooks/relance"
     assert lookups == ["hooks.relance.test"]  # checked once at delivery, connected to that address
+
+
+def test_deliveries_to_a_disabled_endpoint_wait_until_it_is_enabled_again(receiver, django_capture_on_commit_callbacks):
+    endpoint = _endpoint(receiver).endpoint
+    invoice = make_invoice(status="open")
+    services.invoice_void(invoice=invoice)  # queued; not sent yet (no commit here)
+    endpoint_set_enabled(endpoint=endpoint, enabled=False)
+    assert sending.deliver_due() == 0 and receiver.requests == []
+    endpoint_set_enabled(endpoint=endpoint, enabled=True)
+    assert sending.deliver_due() == 1 and len(receiver.requests) == 1
+
+
+def test_a_resend_while_an_attempt_is_in_progress_waits_for_it(receiver, django_capture_on_commit_callbacks):
+    _endpoint(receiver)
+    services.invoice_void(invoice=make_invoice(status="open"))
+    delivery = WebhookDelivery.objects.get()
+    now = timezone.now()
+    assert sending.claim(delivery.pk, now)  # a worker is sending it right now
+    with django_capture_on_commit_callbacks(execute=True):
+        sending.resend(delivery)
+    assert receiver.requests == []  # not sent beside the attempt in progress
+    with time_machine.travel(now + sending.LEASE + timedelta(seconds=1), tick=False):
+        assert sending.deliver_due() == 1
+
+
+def test_a_resent_old_delivery_gets_a_new_three_day_window(receiver, django_capture_on_commit_callbacks):
+    _endpoint(receiver)
+    receiver.answers = [500, 500]
+    _void_an_invoice(django_capture_on_commit_callbacks)
+    delivery = WebhookDelivery.objects.get()
+    with time_machine.travel(timezone.now() + timedelta(days=10), tick=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            sending.resend(delivery)
+        delivery.refresh_from_db()
+        assert delivery.status == DeliveryStatus.PENDING  # failed again, but retried, not given up
+        assert delivery.retry_until > timezone.now() + timedelta(days=2)
+
+
+def test_a_description_longer_than_300_characters_is_refused(receiver):
+    with pytest.raises(EndpointError, match="300 characters"):
+        endpoint_create(url=receiver.url, enabled_events=["invoice.paid"], description="x" * 301)
