@@ -180,6 +180,8 @@ BILLING_JOB_BATCH_SIZE = env_int("BILLING_JOB_BATCH_SIZE", 200)
 # (e.g. "127.0.0.1,localhost,10.0.0.0/8"); plain http is accepted only for these.
 WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "::1"] if DEBUG else [])
 WEBHOOK_TIMEOUT_SECONDS = 10
+# A CA bundle (PEM file) to verify endpoint certificates with, instead of the system's.
+WEBHOOK_CA_BUNDLE = env_str("WEBHOOK_CA_BUNDLE")
 
 # --- Security (effective when DEBUG is off) -------------------------------------------------
 SESSION_COOKIE_SECURE = not DEBUG

@@ -12,6 +12,7 @@ deliveries wait until it is enabled again.
 """
 
 import random
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -104,7 +105,8 @@ def post(target: Target, body: bytes, headers: dict[str, str]) -> httpx.Response
     url = f"{target.scheme}://{address}:{target.port}{target.path}"
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     timeout = httpx.Timeout(settings.WEBHOOK_TIMEOUT_SECONDS)
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+    verify = ssl.create_default_context(cafile=settings.WEBHOOK_CA_BUNDLE) if settings.WEBHOOK_CA_BUNDLE else True
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, verify=verify) as client:
         return client.post(url, content=body, headers={**headers, "Host": host_header}, extensions=extensions)
 
 
