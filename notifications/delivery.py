@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from billing import clock
-from notifications.models import DeliveryAttempt, DeliveryStatus, WebhookDelivery
+from notifications.models import DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from notifications.services.endpoints import signing_secrets
 from notifications.services.events import RETRY_WINDOW
 from notifications.signing import signature_header
@@ -52,11 +52,17 @@ def retry_delay(attempt: int, rng: random.Random | None = None) -> timedelta:
 
 
 def claim(delivery_id: int, now: datetime) -> bool:
-    """Take a due, unclaimed delivery for one attempt. True when this worker got it."""
+    """Take a due, unclaimed delivery for one attempt. True when this worker got it.
+
+    Every condition stays on the delivery row itself (no join), so that PostgreSQL re-checks
+    them all on the row version it finally locks: a worker that waited for another's claim then
+    finds the row claimed and takes nothing. (A join would make Django wrap the UPDATE in an
+    `id IN (subquery)` evaluated on the old snapshot, and both workers would take it.)
+    """
     claimable = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     taken = (
         WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-        .filter(claimable, endpoint__enabled=True)
+        .filter(claimable, endpoint__in=WebhookEndpoint.objects.filter(enabled=True))
         .update(claimed_until=now + LEASE, attempt_count=F("attempt_count") + 1)
     )
     return taken == 1
