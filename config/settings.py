@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "djmoney.contrib.exchange",
     "billing",
     "notifications",
+    "automations",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,67 @@
+"""What every action is: a label, the triggers it is allowed for, its parameters, and one
+`execute(step)` that does the real thing once.
+
+`execute` returns a small JSON-able result, or raises:
+- ActionSkipped(reason): the action no longer applies (invoice already void) → step `skipped`;
+- ActionError(message, permanent=False): a transient failure is retried with backoff; a
+  permanent one fails the step and the run;
+- ActionWait(until, reason): hold the run at this step and look again at `until` (the retry
+  policy step waits until the policy is exhausted).
+Side effects must happen once even when `execute` runs twice for one step: billing services
+check state under a row lock, emails and webhooks use `step.idempotency_key`.
+"""
+
+from datetime import datetime
+
+from automations.engine.filters import InvalidParams
+
+
+class ActionSkipped(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ActionError(Exception):
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+class ActionWait(Exception):
+    def __init__(self, until: datetime, reason: str):
+        super().__init__(reason)
+        self.until = until
+        self.reason = reason
+
+
+class Action:
+    key: str
+    label: str
+    allowed_triggers: set[str]
+
+    def clean(self, params: dict) -> dict:
+        """Validated parameters (raise InvalidParams with a message per field)."""
+        if params:
+            raise InvalidParams({"params": f"{self.label} takes no settings."})
+        return {}
+
+    def describe(self, params: dict) -> str:
+        """Plain-language summary of the step, e.g. "void the invoice"."""
+        return self.label[0].lower() + self.label[1:]
+
+    def execute(self, step) -> dict:
+        raise NotImplementedError
+
+
+def run_object(step):
+    """The invoice, quote or subscription the step's run is about (fresh from the database)."""
+    from billing.models import Invoice, Quote, Subscription
+
+    models = {"invoice": Invoice, "quote": Quote, "subscription": Subscription}
+    model = models[step.run.object_type]
+    return model.objects.select_related("customer").get(public_id=step.run.object_id)
+
+
+__all__ = ["Action", "ActionError", "ActionSkipped", "ActionWait", "InvalidParams", "run_object"]

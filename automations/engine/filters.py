@@ -1,0 +1,219 @@
+"""The 5 filter conditions of SPEC §2. Each checks the run's object and says, when it does not
+match, what it expected and what it found (for the event's matching record)."""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from djmoney.contrib.exchange.exceptions import MissingRate
+from djmoney.contrib.exchange.models import convert_money
+
+from automations.engine.triggers import ALL_TRIGGERS, INVOICE_TRIGGERS, PAYMENT_FAILED, SUBSCRIPTION_TRIGGERS
+
+
+class InvalidParams(ValueError):
+    """Filter or action parameters that cannot be used; `errors` maps a field to its message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Check:
+    matched: bool
+    expected: str = ""
+    found: str = ""
+
+
+def _invoice(obj):
+    return obj if obj._meta.model_name == "invoice" else None
+
+
+def _subscription(obj):
+    if obj._meta.model_name == "subscription":
+        return obj
+    return getattr(obj, "subscription", None)
+
+
+def _text(params: dict, name: str, label: str, errors: dict) -> str:
+    value = params.get(name)
+    if not isinstance(value, str) or not value.strip():
+        errors[name] = f"Enter the {label}."
+        return ""
+    if len(value) > 500:
+        errors[name] = f"The {label} can be at most 500 characters."
+    return value.strip()
+
+
+class Filter:
+    key: str
+    label: str
+    allowed_triggers: set[str]
+
+    def clean(self, params: dict) -> dict:
+        raise NotImplementedError
+
+    def check(self, obj, params: dict) -> Check:
+        raise NotImplementedError
+
+    def describe(self, params: dict) -> str:
+        raise NotImplementedError
+
+
+class CustomerMetadata(Filter):
+    key, label, allowed_triggers = "customer_metadata", "Customer metadata", ALL_TRIGGERS
+    source = "customer"
+
+    def clean(self, params: dict) -> dict:
+        errors: dict[str, str] = {}
+        key, value = _text(params, "key", "metadata key", errors), _text(params, "value", "value", errors)
+        if errors:
+            raise InvalidParams(errors)
+        return {"key": key, "value": value}
+
+    def _metadata(self, obj) -> dict:
+        return obj.customer.metadata
+
+    def check(self, obj, params: dict) -> Check:
+        found = self._metadata(obj).get(params["key"])
+        expected = f"{params['key']} = {params['value']}"
+        return Check(found == params["value"], expected, "not set" if found is None else f"{params['key']} = {found}")
+
+    def describe(self, params: dict) -> str:
+        return f"{self.source} metadata {params['key']} is {params['value']}"
+
+
+class InvoiceMetadata(CustomerMetadata):
+    key, label = "invoice_metadata", "Invoice metadata"
+    allowed_triggers = INVOICE_TRIGGERS | {PAYMENT_FAILED}
+    source = "invoice"
+
+    def _metadata(self, obj) -> dict:
+        return obj.metadata
+
+
+def _amount(params: dict, name: str, errors: dict) -> Decimal | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = Decimal(str(raw))
+    except (InvalidOperation, ValueError):
+        errors[name] = "Enter an amount, e.g. 500 or 499.99."
+        return None
+    if not value.is_finite() or value < 0 or value > Decimal("1000000000"):
+        errors[name] = "Enter an amount from 0 to 1,000,000,000."
+        return None
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+class InvoiceAmount(Filter):
+    key, label = "invoice_amount", "Invoice amount"
+    allowed_triggers = INVOICE_TRIGGERS | {PAYMENT_FAILED}
+
+    def clean(self, params: dict) -> dict:
+        errors: dict[str, str] = {}
+        low, high = _amount(params, "min", errors), _amount(params, "max", errors)
+        if not errors and low is None and high is None:
+            errors["min"] = "Enter a minimum, a maximum, or both."
+        if not errors and low is not None and high is not None and low > high:
+            errors["max"] = "The maximum must be at least the minimum."
+        if errors:
+            raise InvalidParams(errors)
+        return {"min": None if low is None else str(low), "max": None if high is None else str(high)}
+
+    def check(self, obj, params: dict) -> Check:
+        from automations.services.accounts import default_currency
+
+        currency = default_currency()
+        expected = self.describe(params)
+        original = total = obj.total
+        converted = str(total.currency) != currency
+        if converted:
+            try:
+                total = convert_money(total, currency)
+            except MissingRate:
+                return Check(
+                    False, expected, f"{original}, and no exchange rate from {original.currency} to {currency}"
+                )
+        amount = total.amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        low = Decimal(params["min"]) if params.get("min") else None
+        high = Decimal(params["max"]) if params.get("max") else None
+        matched = (low is None or amount >= low) and (high is None or amount <= high)
+        found = f"{amount} {currency}" + (f" (converted from {original})" if converted else "")
+        return Check(matched, expected, found)
+
+    def describe(self, params: dict) -> str:
+        from automations.services.accounts import default_currency
+
+        currency = default_currency()
+        low, high = params.get("min"), params.get("max")
+        if low and high:
+            return f"invoice amount from {low} to {high} {currency}"
+        if low:
+            return f"invoice amount at least {low} {currency}"
+        return f"invoice amount at most {high} {currency}"
+
+
+class SubscriptionInterval(Filter):
+    key, label = "subscription_interval", "Subscription interval"
+    allowed_triggers = SUBSCRIPTION_TRIGGERS | {PAYMENT_FAILED}
+    NAMES = {"month": "monthly", "year": "yearly"}
+
+    def clean(self, params: dict) -> dict:
+        if params.get("interval") not in self.NAMES:
+            raise InvalidParams({"interval": "Choose monthly or yearly."})
+        return {"interval": params["interval"]}
+
+    def check(self, obj, params: dict) -> Check:
+        subscription = _subscription(obj)
+        found = subscription.interval if subscription else None
+        return Check(
+            found == params["interval"], f"interval is {self.NAMES[params['interval']]}",
+            self.NAMES.get(found, "no subscription"),
+        )  # fmt: skip
+
+    def describe(self, params: dict) -> str:
+        return f"{self.NAMES[params['interval']]} subscriptions"
+
+
+class ProductFilter(Filter):
+    key, label, allowed_triggers = "product", "Product", ALL_TRIGGERS
+
+    def clean(self, params: dict) -> dict:
+        from billing.models import Product
+
+        ids = params.get("products")
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+            raise InvalidParams({"products": "Choose at least one product."})
+        known = set(Product.objects.filter(public_id__in=ids).values_list("public_id", flat=True))
+        if missing := [i for i in ids if i not in known]:
+            raise InvalidParams({"products": f"Unknown product(s): {', '.join(missing)}."})
+        return {"products": sorted(set(ids))}
+
+    def _products(self, obj) -> set[str]:
+        kind = obj._meta.model_name
+        if kind == "subscription":
+            rows = obj.items.values_list("price__product__public_id", flat=True)
+        else:
+            rows = obj.lines.values_list("product__public_id", flat=True)
+        return {r for r in rows if r}
+
+    def check(self, obj, params: dict) -> Check:
+        found = self._products(obj)
+        wanted = set(params["products"])
+        return Check(
+            bool(found & wanted), f"contains one of {', '.join(sorted(wanted))}",
+            ", ".join(sorted(found)) or "no products",
+        )  # fmt: skip
+
+    def describe(self, params: dict) -> str:
+        from billing.models import Product
+
+        names = Product.objects.filter(public_id__in=params["products"]).values_list("name", flat=True)
+        return "containing " + " or ".join(sorted(names))
+
+
+FILTERS: dict[str, Filter] = {
+    f.key: f for f in [CustomerMetadata(), InvoiceMetadata(), InvoiceAmount(), SubscriptionInterval(), ProductFilter()]
+}
