@@ -148,3 +148,14 @@ class EventHandling(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} / {self.trigger}: {self.outcome}"
+
+
+class HandledEvent(models.Model):
+    """A billing event the engine has fully handled (runs started, ended or moved); the sweep
+    looks for events without one."""
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="+")
+    handled_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.event} handled"

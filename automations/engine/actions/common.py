@@ -1,0 +1,178 @@
+"""Helpers the actions share (not an action): the run's subscription, the trigger's details
+for emails, links to the dashboard, and sending an email or webhook once per step."""
+
+import hashlib
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import formats, timezone
+
+from billing import clock
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
+INVOICE_STATES = {
+    "draft": "invoice is a draft",
+    "open": "invoice is open",
+    "paid": "invoice is paid",
+    "void": "invoice is void",
+    "uncollectible": "invoice is uncollectible",
+}
+
+
+def invoice_state(invoice) -> str:
+    """The invoice's status as a skip reason, e.g. "invoice is void"."""
+    return INVOICE_STATES.get(invoice.status, f"invoice is {invoice.status}")
+
+
+def kind_of(obj) -> str:
+    return obj._meta.model_name  # "invoice", "quote" or "subscription"
+
+
+def subscription_of(obj):
+    """The subscription a run is about: the object itself, or an invoice's subscription."""
+    if kind_of(obj) == "subscription":
+        return obj
+    return getattr(obj, "subscription", None)
+
+
+def base_url() -> str:
+    return getattr(settings, "RELANCE_BASE_URL", DEFAULT_BASE_URL).rstrip("/")
+
+
+def object_link(obj) -> str:
+    """The dashboard page of an invoice, quote or subscription, as an absolute URL."""
+    return base_url() + reverse(f"{kind_of(obj)}_detail", args=[obj.public_id])
+
+
+def number_of(obj) -> str:
+    return getattr(obj, "number", "") or obj.public_id
+
+
+def format_date(value) -> str:
+    return formats.date_format(timezone.localtime(value), "j M Y") if value else ""
+
+
+def format_datetime(value) -> str:
+    return formats.date_format(timezone.localtime(value), "j M Y, H:i T") if value else ""
+
+
+def subscription_items(subscription) -> list[dict]:
+    """Each item as a line a person reads: product, quantity, price per interval."""
+    rows = []
+    for item in subscription.items.select_related("price__product"):
+        price = item.price
+        per = f" / {price.interval}" if price.interval else ""
+        rows.append({"product": price.product.name, "quantity": item.quantity, "price": f"{price.unit_amount}{per}"})
+    return rows
+
+
+def subscription_amount(subscription) -> str:
+    """What the subscription costs per period, e.g. "€40.00 / month"."""
+    items = list(subscription.items.select_related("price"))
+    if not items:
+        return ""
+    total = items[0].price.unit_amount * items[0].quantity
+    for item in items[1:]:
+        total += item.price.unit_amount * item.quantity
+    interval = items[0].price.interval
+    return f"{total} / {interval}" if interval else str(total)
+
+
+def days_overdue(obj) -> int:
+    due = getattr(obj, "due_date", None) if kind_of(obj) == "invoice" else None
+    if due is None or obj.status != "open":
+        return 0
+    late = clock.now(customer=obj.customer) - due
+    return max(late.days, 0)
+
+
+def object_details(obj) -> dict:
+    """What an email says about the trigger's object: the placeholders' values and a list of
+    (label, value) rows describing the customer, the object, its amount, dates and status."""
+    kind = kind_of(obj)
+    customer = obj.customer
+    number = number_of(obj)
+    rows = [("Customer", f"{customer.name} <{customer.email}>")]
+    if kind == "invoice":
+        amount = str(obj.amount_remaining)
+        rows += [
+            ("Invoice", number),
+            ("Status", obj.get_status_display()),
+            ("Total", str(obj.total)),
+            ("Amount due", amount),
+        ]
+        if obj.due_date:
+            rows.append(("Due date", format_date(obj.due_date)))
+        if (late := days_overdue(obj)) > 0:
+            rows.append(("Days overdue", str(late)))
+        if obj.attempt_count:
+            rows.append(("Payment attempts", str(obj.attempt_count)))
+        if obj.subscription_id:
+            rows.append(("Subscription", obj.subscription.public_id))
+    elif kind == "quote":
+        amount = str(obj.total)
+        rows += [("Quote", number), ("Status", obj.get_status_display()), ("Total", amount)]
+        if obj.expires_at:
+            rows.append(("Expires", format_date(obj.expires_at)))
+    else:
+        amount = subscription_amount(obj)
+        rows += [("Subscription", number), ("Status", obj.get_status_display())]
+        products = ", ".join(f"{i['quantity']} × {i['product']}" for i in subscription_items(obj))
+        if products:
+            rows.append(("Products", products))
+        if amount:
+            rows.append(("Price", amount))
+        if obj.cancel_at and obj.status != "canceled":
+            rows.append(("Cancels on", format_date(obj.cancel_at)))
+        if obj.canceled_at:
+            rows.append(("Canceled on", format_date(obj.canceled_at)))
+        if obj.pause_starts_at and obj.status != "canceled":
+            rows.append(("Collection pauses on", format_date(obj.pause_starts_at)))
+        if obj.pause_resumes_at and obj.status != "canceled":
+            rows.append(("Collection resumes on", format_date(obj.pause_resumes_at)))
+    link = object_link(obj)
+    return {
+        "kind": kind,
+        "number": number,
+        "customer_name": customer.name,
+        "customer_email": customer.email,
+        "amount": amount,
+        "days_overdue": days_overdue(obj),
+        "link": link,
+        "rows": rows,
+    }
+
+
+def step_source(step) -> str:
+    run = step.run
+    return f"automation {run.automation.name}, run {run.public_id}, step {step.position}"
+
+
+def send_step_email(step, *, to: list[str], template: str, context: dict):
+    """Send the step's email once: a repeat (or a concurrent twin) returns the first message."""
+    from notifications.email import send_templated_email
+    from notifications.models import OutboundEmail
+
+    key = step.idempotency_key
+    try:
+        with transaction.atomic():
+            return send_templated_email(
+                to=to, template=template, context=context, source=step_source(step), idempotency_key=key
+            )
+    except IntegrityError:  # another execution of this step recorded it first
+        return OutboundEmail.objects.get(idempotency_key=key)
+
+
+def webhook_event_id(step) -> str:
+    """The same `evt_` id on every execution of one step, so a repeat queues nothing new."""
+    digest = hashlib.sha256(step.idempotency_key.encode()).hexdigest()[:24]
+    return f"evt_{digest}"
+
+
+def emit_step_webhook(step, *, type: str, obj, data: dict | None = None) -> dict:
+    from notifications.services.events import webhook_event_emit
+
+    event_id = webhook_event_emit(type=type, obj=obj, data=data, event_id=webhook_event_id(step))
+    return {"event_id": event_id, "type": type}

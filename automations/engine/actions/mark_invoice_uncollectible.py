@@ -1,0 +1,30 @@
+"""Mark invoice uncollectible: bad debt, no more payment retries (`invoice.marked_uncollectible`)."""
+
+from automations.engine.actions import register
+from automations.engine.actions.base import Action, ActionSkipped, run_object
+from automations.engine.actions.common import invoice_state
+from automations.engine.triggers import PAYMENT_FAILED
+from billing import services
+from billing.errors import BillingError
+
+
+@register
+class MarkInvoiceUncollectible(Action):
+    key = "mark_invoice_uncollectible"
+    label = "Mark invoice uncollectible"
+    allowed_triggers = {PAYMENT_FAILED, "invoice.finalized", "invoice.overdue"}
+
+    def describe(self, params: dict) -> str:
+        return "mark the invoice uncollectible"
+
+    def execute(self, step) -> dict:
+        invoice = run_object(step)
+        if invoice.status == "uncollectible":
+            raise ActionSkipped("invoice is already uncollectible")
+        if invoice.status != "open":
+            raise ActionSkipped(invoice_state(invoice))
+        try:
+            invoice = services.invoice_mark_uncollectible(invoice=invoice)
+        except BillingError as exc:
+            raise ActionSkipped(exc.message) from exc
+        return {"invoice": invoice.public_id, "status": invoice.status}

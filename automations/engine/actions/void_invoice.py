@@ -1,0 +1,30 @@
+"""Void invoice: the invoice is canceled for good (`invoice.voided`)."""
+
+from automations.engine.actions import register
+from automations.engine.actions.base import Action, ActionSkipped, run_object
+from automations.engine.actions.common import invoice_state
+from automations.engine.triggers import PAYMENT_FAILED
+from billing import services
+from billing.errors import BillingError
+
+
+@register
+class VoidInvoice(Action):
+    key = "void_invoice"
+    label = "Void invoice"
+    allowed_triggers = {PAYMENT_FAILED, "invoice.finalized", "invoice.overdue"}
+
+    def describe(self, params: dict) -> str:
+        return "void the invoice"
+
+    def execute(self, step) -> dict:
+        invoice = run_object(step)
+        if invoice.status == "void":
+            raise ActionSkipped("invoice is already void")
+        if invoice.status not in ("open", "uncollectible"):
+            raise ActionSkipped(invoice_state(invoice))
+        try:
+            invoice = services.invoice_void(invoice=invoice)
+        except BillingError as exc:  # changed under our feet: the service checked under the row lock
+            raise ActionSkipped(exc.message) from exc
+        return {"invoice": invoice.public_id, "status": invoice.status}

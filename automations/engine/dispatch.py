@@ -1,0 +1,142 @@
+"""Running due steps. The step table is the source of truth.
+
+1. Claim: due pending steps (and running ones whose lease expired: their worker died) are
+   locked with `SELECT … FOR UPDATE SKIP LOCKED` and marked running with a lease, in one
+   transaction; a step waits while an earlier step of its run is unfinished.
+2. Execute the action outside that transaction. Actions are idempotent per step (billing
+   transitions re-check state under a row lock; emails and webhooks carry the step's key).
+3. Record the outcome; for trigger-relative runs the next step is timed from this one's end;
+   a run with no step left is completed, a permanent failure fails the run.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+
+from automations.engine.actions import ACTIONS
+from automations.engine.actions.base import ActionError, ActionSkipped, ActionWait
+from automations.engine.runs import finish_run
+from automations.engine.scheduling import delay_of
+from automations.engine.triggers import TRIGGERS
+from automations.models import Run, RunStatus, RunStep, StepStatus
+from billing import clock
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 5
+MIN_WAIT = timedelta(minutes=1)
+UNFINISHED = [StepStatus.PENDING, StepStatus.RUNNING]
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """Backoff for transient failures: 1, 2, 4, 8 minutes."""
+    return timedelta(minutes=2 ** (attempt - 1))
+
+
+def claim_due(limit: int = 50) -> list[int]:
+    """Claim up to `limit` due steps for this worker; returns their ids."""
+    now = clock.now()
+    with transaction.atomic():
+        due = (
+            RunStep.objects.filter(
+                Q(status=StepStatus.PENDING, scheduled_at__lte=now)
+                | Q(status=StepStatus.RUNNING, claimed_until__lt=now),
+                run__status=RunStatus.ACTIVE,
+            )
+            .order_by("scheduled_at", "pk")
+            .select_for_update(skip_locked=True, of=("self",))[:limit]
+        )
+        ids = [step.pk for step in due if not _waits_for_earlier(step)]
+        RunStep.objects.filter(pk__in=ids).update(
+            status=StepStatus.RUNNING, claimed_until=now + LEASE, attempts=F("attempts") + 1
+        )
+    return ids
+
+
+def _waits_for_earlier(step: RunStep) -> bool:
+    earlier = RunStep.objects.filter(run_id=step.run_id, position__lt=step.position, status__in=UNFINISHED)
+    return earlier.exists()
+
+
+def execute_step(step_id: int) -> str | None:
+    """Run one claimed step's action and record what happened; returns the step's new status."""
+    step = RunStep.objects.select_related("run__automation").get(pk=step_id)
+    if step.status != StepStatus.RUNNING:
+        return None
+    action = ACTIONS[step.action]
+    try:
+        result = action.execute(step)
+    except ActionSkipped as exc:
+        return _finish(step, StepStatus.SKIPPED, error=exc.reason)
+    except ActionWait as exc:
+        return _wait(step, exc)
+    except ActionError as exc:
+        return _failure(step, exc.message, permanent=exc.permanent)
+    except Exception as exc:  # an unexpected error is treated as transient, then fails the step
+        logger.exception("step %s failed", step)
+        return _failure(step, f"{type(exc).__name__}: {exc}", permanent=False)
+    return _finish(step, StepStatus.SUCCEEDED, result=result or {})
+
+
+def _mine(step: RunStep):
+    """The step's row while this worker still holds it (same attempt, still running)."""
+    return RunStep.objects.filter(pk=step.pk, status=StepStatus.RUNNING, attempts=step.attempts)
+
+
+def _finish(step: RunStep, status: str, *, result: dict | None = None, error: str = "") -> str:
+    now = clock.now()
+    with transaction.atomic():
+        updated = _mine(step).update(status=status, result=result, error=error, executed_at=now, claimed_until=None)
+        if not updated:
+            return status
+        run = Run.objects.select_for_update().get(pk=step.run_id)
+        _arm_next(run, step, now)
+        if run.status == RunStatus.ACTIVE and not run.steps.filter(status__in=UNFINISHED).exists():
+            finish_run(run, RunStatus.COMPLETED, "all steps done")
+    return status
+
+
+def _arm_next(run: Run, step: RunStep, now) -> None:
+    """For trigger-relative runs, the next step waits its delay after this one's end."""
+    if TRIGGERS[run.trigger].is_anchored:
+        return
+    following = run.steps.filter(position=step.position + 1, status=StepStatus.PENDING).first()
+    if following is not None:
+        following.scheduled_at = now + delay_of(following.delay)
+        following.save(update_fields=["scheduled_at"])
+
+
+def _wait(step: RunStep, wait: ActionWait) -> str:
+    # Never sooner than a minute: the billing job that moves things on may not have run yet.
+    until = max(wait.until, clock.now() + MIN_WAIT)
+    _mine(step).update(
+        status=StepStatus.PENDING, scheduled_at=until, claimed_until=None, result={"waiting": wait.reason}
+    )
+    return StepStatus.PENDING
+
+
+def _failure(step: RunStep, message: str, *, permanent: bool) -> str:
+    if not permanent and step.attempts < MAX_ATTEMPTS:
+        _mine(step).update(
+            status=StepStatus.PENDING, scheduled_at=clock.now() + retry_delay(step.attempts), claimed_until=None,
+            error=f"Attempt {step.attempts} failed: {message}",
+        )  # fmt: skip
+        return StepStatus.PENDING
+    with transaction.atomic():
+        if _mine(step).update(status=StepStatus.FAILED, error=message, executed_at=clock.now(), claimed_until=None):
+            run = Run.objects.select_for_update().get(pk=step.run_id)
+            finish_run(run, RunStatus.FAILED, f"step {step.position} ({ACTIONS[step.action].label}) failed: {message}")
+    return StepStatus.FAILED
+
+
+def dispatch_due(limit: int = 50) -> int:
+    """Claim and execute due steps until none is left; returns how many were executed."""
+    done = 0
+    while ids := claim_due(limit):
+        for step_id in ids:
+            execute_step(step_id)
+            done += 1
+    return done

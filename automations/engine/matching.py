@@ -1,0 +1,35 @@
+"""Which automation an event starts: enabled automations of the trigger in priority order, the
+first whose filters all match. Every check is kept for the event's matching record."""
+
+from automations.engine.filters import FILTERS
+from automations.models import Automation
+
+
+def candidates(trigger: str) -> list[Automation]:
+    return list(
+        Automation.objects.filter(trigger=trigger, enabled=True, archived_at__isnull=True)
+        .select_related("current_version")
+        .order_by("priority", "id")
+    )
+
+
+def check_automation(automation: Automation, obj) -> dict:
+    """The record of one automation's check: matched, or the first filter that failed and why."""
+    record = {"automation": automation.public_id, "name": automation.name, "version": automation.current_version.number}
+    for definition in automation.current_version.filters:
+        f = FILTERS[definition["type"]]
+        result = f.check(obj, definition["params"])
+        if not result.matched:
+            return record | {"matched": False, "filter": f.label, "expected": result.expected, "found": result.found}
+    return record | {"matched": True}
+
+
+def first_match(trigger: str, obj) -> tuple[Automation | None, list[dict]]:
+    """The automation that wins for this object (or None) and the checks made, in order."""
+    checks = []
+    for automation in candidates(trigger):
+        record = check_automation(automation, obj)
+        checks.append(record)
+        if record["matched"]:
+            return automation, checks
+    return None, checks

@@ -1,0 +1,85 @@
+"""Starting a run for an event, ending runs early, and moving their anchor dates."""
+
+from datetime import datetime
+
+from django.db import transaction
+
+from automations.engine.scheduling import anchored_times, relative_times
+from automations.engine.triggers import TRIGGERS
+from automations.models import Automation, Run, RunStatus, RunStep, StepStatus
+from billing import clock
+from billing.models import Event
+
+
+def start_run(*, automation: Automation, event: Event, trigger: str, anchor: datetime | None) -> Run:
+    """Create the run and its steps, on the automation's current version.
+
+    Steps of a date-anchored trigger whose time has already passed are skipped with the reason,
+    never fired late in a burst. A run whose steps were all skipped is completed at once.
+    """
+    version = automation.current_version
+    now = clock.now()
+    run = Run.objects.create(
+        automation=automation, version=version, trigger=trigger, event=event, object_type=event.object_type,
+        object_id=event.object_id, anchor_at=anchor, status=RunStatus.ACTIVE, started_at=now,
+    )  # fmt: skip
+    delays = [step["delay"] for step in version.steps]
+    anchored = TRIGGERS[trigger].is_anchored
+    times = anchored_times(anchor, delays) if anchored else relative_times(event.created, delays)
+    steps = []
+    for position, (definition, moment) in enumerate(zip(version.steps, times, strict=True), start=1):
+        step = RunStep(
+            run=run, position=position, action=definition["action"], params=definition.get("params", {}),
+            delay=definition["delay"], scheduled_at=moment, status=StepStatus.PENDING,
+        )  # fmt: skip
+        if anchored and moment < now:
+            step.status, step.error = (
+                StepStatus.SKIPPED,
+                f"Its time ({moment:%Y-%m-%d %H:%M}) had passed when the run started.",
+            )
+        steps.append(step)
+    RunStep.objects.bulk_create(steps)
+    if all(step.status == StepStatus.SKIPPED for step in steps):
+        finish_run(run, RunStatus.COMPLETED, "every step's time had already passed")
+    return run
+
+
+def finish_run(run: Run, status: str, reason: str = "") -> None:
+    """Close a run; its pending steps are canceled."""
+    now = clock.now()
+    Run.objects.filter(pk=run.pk, status=RunStatus.ACTIVE).update(status=status, reason=reason, finished_at=now)
+    RunStep.objects.filter(run=run, status=StepStatus.PENDING).update(status=StepStatus.CANCELED, error=reason)
+    run.status, run.reason, run.finished_at = status, reason, now
+
+
+def end_runs(*, object_id: str, trigger: str, reason: str) -> int:
+    """End the active runs of `trigger` on an object (an end condition happened)."""
+    runs = list(Run.objects.select_for_update().filter(object_id=object_id, trigger=trigger, status=RunStatus.ACTIVE))
+    for run in runs:
+        finish_run(run, RunStatus.ENDED, reason)
+    return len(runs)
+
+
+def move_anchor(*, object_id: str, trigger: str, anchor: datetime) -> int:
+    """Move the pending steps of active runs with the new anchor date; returns steps moved."""
+    moved = 0
+    now = clock.now()
+    with transaction.atomic():
+        for run in Run.objects.select_for_update().filter(
+            object_id=object_id, trigger=trigger, status=RunStatus.ACTIVE
+        ):
+            if run.anchor_at == anchor:
+                continue
+            run.anchor_at = anchor
+            run.save(update_fields=["anchor_at"])
+            pending = list(run.steps.filter(status=StepStatus.PENDING))
+            for step, moment in zip(pending, anchored_times(anchor, [s.delay for s in pending]), strict=True):
+                step.scheduled_at = moment
+                if moment < now:
+                    step.status = StepStatus.SKIPPED
+                    step.error = f"Its time ({moment:%Y-%m-%d %H:%M}) had passed when the date moved."
+                step.save(update_fields=["scheduled_at", "status", "error"])
+                moved += 1
+            if not run.steps.filter(status__in=[StepStatus.PENDING, StepStatus.RUNNING]).exists():
+                finish_run(run, RunStatus.COMPLETED, "no step left after the date moved")
+    return moved

@@ -1,0 +1,35 @@
+import signal
+import time
+
+from django.core.management.base import BaseCommand
+
+from automations.engine.dispatch import dispatch_due
+from automations.engine.handling import handle_unhandled
+
+
+class Command(BaseCommand):
+    help = "Run due automation steps as they fall due (polls every --interval seconds); stop with SIGTERM/Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--interval", type=float, default=0.5, help="Seconds between polls when idle.")
+        parser.add_argument("--once", action="store_true", help="Run what is due now, then exit.")
+
+    def handle(self, *args, interval: float, once: bool, **options):
+        self.stopping = False
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        self.stdout.write(f"Automation dispatcher running (poll every {interval} s).")
+        last_sweep = 0.0
+        while not self.stopping:
+            if time.monotonic() - last_sweep > 30:
+                handle_unhandled()
+                last_sweep = time.monotonic()
+            done = dispatch_due()
+            if once:
+                break
+            if not done:
+                time.sleep(interval)
+        self.stdout.write("Automation dispatcher stopped.")
+
+    def _stop(self, signum, frame):
+        self.stopping = True

@@ -1,0 +1,15 @@
+"""django-q2 entry points of the engine. Each takes an id (or nothing) and calls the engine."""
+
+
+def handle_event(event_id: int) -> bool:
+    from automations.engine.handling import handle_event as handle
+
+    return handle(event_id)
+
+
+def sweep() -> int:
+    """Handle events whose task was lost, and run due steps (a safety net for the dispatcher)."""
+    from automations.engine.dispatch import dispatch_due
+    from automations.engine.handling import handle_unhandled
+
+    return handle_unhandled() + dispatch_due()
