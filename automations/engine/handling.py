@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from automations.engine import signals
 from automations.engine.matching import first_match
 from automations.engine.runs import end_runs, move_anchor, start_run
-from automations.engine.triggers import PAYMENT_FAILED
+from automations.engine.triggers import PAYMENT_FAILED, TRIGGERS
 from automations.models import EventHandling, HandledEvent
 from billing import clock
 from billing.models import Event
@@ -41,16 +41,15 @@ def handle_event(event_id: int) -> bool:
 
 
 def _handle(event: Event) -> None:
-    starts = signals.starts(event)
-    obj = signals.load_object(event) if starts else None
+    starts, moves = signals.starts(event), signals.moves(event)
+    obj = signals.load_object(event) if starts or moves else None
     for start in starts:
         if obj is None:
             continue
         automation, checks = first_match(start.trigger, obj)
+        anchor = _anchor(obj, start.trigger) or start.anchor
         run = (
-            start_run(automation=automation, event=event, trigger=start.trigger, anchor=start.anchor)
-            if automation
-            else None
+            start_run(automation=automation, event=event, trigger=start.trigger, anchor=anchor) if automation else None
         )
         EventHandling.objects.create(
             event=event, trigger=start.trigger, handled_at=clock.now(), checks=checks, run=run,
@@ -58,8 +57,15 @@ def _handle(event: Event) -> None:
         )  # fmt: skip
     for end in signals.ends(event):
         end_runs(object_id=event.object_id, trigger=end.trigger, reason=end.reason)
-    for move in signals.moves(event):
-        move_anchor(object_id=event.object_id, trigger=move.trigger, anchor=move.anchor)
+    for move in moves:
+        anchor = (_anchor(obj, move.trigger) if obj else None) or move.anchor
+        move_anchor(object_id=event.object_id, trigger=move.trigger, anchor=anchor)
+
+
+def _anchor(obj, trigger: str):
+    """The object's own anchor date (exact; the event snapshot has whole seconds only)."""
+    field = TRIGGERS[trigger].anchor_field
+    return getattr(obj, field) if field else None
 
 
 def _outcome(trigger: str, automation, checks: list[dict]) -> str:
