@@ -1,4 +1,5 @@
-"""`make run`: the web server and the django-q2 cluster side by side; Ctrl-C stops both.
+"""`make run`: the web server, the django-q2 cluster and the automation dispatcher side by side;
+Ctrl-C stops them all.
 
 Both run in their own sessions so the terminal's Ctrl-C reaches only this launcher, which
 then stops the web server's process group and the cluster's main process alone (a signal to
@@ -18,8 +19,12 @@ def main() -> int:
     manage = [sys.executable, "manage.py"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cluster = subprocess.Popen([*manage, "qcluster"], env=env, start_new_session=True)
+    dispatcher = subprocess.Popen([*manage, "run_dispatcher"], env=env, start_new_session=True)
     web = subprocess.Popen([*manage, "runserver", HOST], env=env, start_new_session=True)
-    print(f"Relance is running on http://{HOST}/ (web pid {web.pid}, worker pid {cluster.pid}). Ctrl-C stops both.")
+    print(
+        f"Relance is running on http://{HOST}/ (web pid {web.pid}, worker pid {cluster.pid}, "
+        f"automation dispatcher pid {dispatcher.pid}). Ctrl-C stops them all."
+    )
 
     stopping = False
 
@@ -30,25 +35,39 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        while not stopping and web.poll() is None and cluster.poll() is None:
+        while not stopping and all(p.poll() is None for p in (web, cluster, dispatcher)):
             time.sleep(0.3)
     finally:
         if web.poll() is None:
             # runserver's autoreloader and its child form their own group: stop both.
             os.killpg(web.pid, signal.SIGINT)
-        if cluster.poll() is None:
-            cluster.send_signal(signal.SIGTERM)
-        for proc, name in ((web, "web server"), (cluster, "worker")):
+        for proc in (cluster, dispatcher):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc, name in ((web, "web server"), (cluster, "worker"), (dispatcher, "automation dispatcher")):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 print(f"The {name} did not stop in 20 s; killing it.")
                 proc.kill()
                 proc.wait()
+        _wait_for_group(web.pid)
     code = 0 if stopping else 1
     if not stopping:
         print("A process stopped on its own; the other one was stopped too.")
     return code
+
+
+def _wait_for_group(pgid: int, timeout: float = 10) -> None:
+    """Wait until every process of the group is gone (runserver's reloader child exits last)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(pgid, signal.SIGKILL)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def test_the_launcher_serves_pages_runs_the_worker_and_stops_both_on_ctrl_c(tmp_
         commands = subprocess.run(
             ["ps", "-o", "args=", "-p", ",".join(map(str, children))], capture_output=True, text=True
         ).stdout
-        assert "qcluster" in commands and "runserver" in commands
+        assert "qcluster" in commands and "runserver" in commands and "run_dispatcher" in commands
         launcher.send_signal(signal.SIGINT)
         output, _ = launcher.communicate(timeout=40)
     finally:
