@@ -39,6 +39,12 @@ def retry_delay(attempt: int) -> timedelta:
 def claim_due(limit: int = 50) -> list[int]:
     """Claim up to `limit` due steps for this worker; returns their ids."""
     now = clock.now()
+    # A step left running by a dead worker on a run that has since ended will never run again.
+    RunStep.objects.filter(status=StepStatus.RUNNING, claimed_until__lt=now).exclude(
+        run__status=RunStatus.ACTIVE
+    ).update(
+        status=StepStatus.CANCELED, claimed_until=None, error="The run was no longer active when its worker stopped."
+    )
     with transaction.atomic():
         due = (
             RunStep.objects.filter(

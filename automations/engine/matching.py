@@ -3,14 +3,7 @@ first whose filters all match. Every check is kept for the event's matching reco
 
 from automations.engine.filters import FILTERS
 from automations.models import Automation
-
-
-def candidates(trigger: str) -> list[Automation]:
-    return list(
-        Automation.objects.filter(trigger=trigger, enabled=True, archived_at__isnull=True)
-        .select_related("current_version")
-        .order_by("priority", "id")
-    )
+from automations.services.definitions import in_priority_order
 
 
 def check_automation(automation: Automation, obj) -> dict:
@@ -27,7 +20,7 @@ def check_automation(automation: Automation, obj) -> dict:
 def first_match(trigger: str, obj) -> tuple[Automation | None, list[dict]]:
     """The automation that wins for this object (or None) and the checks made, in order."""
     checks = []
-    for automation in candidates(trigger):
+    for automation in in_priority_order(trigger):
         record = check_automation(automation, obj)
         checks.append(record)
         if record["matched"]:
