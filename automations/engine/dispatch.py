@@ -118,9 +118,11 @@ def _arm_next(run: Run, step: RunStep, now) -> None:
 def _wait(step: RunStep, wait: ActionWait) -> str:
     # Never sooner than a minute: the billing job that moves things on may not have run yet.
     until = max(wait.until, clock.now() + MIN_WAIT)
+    # Waking up to look again is not an attempt: give back the one the claim counted.
     _mine(step).update(
-        status=StepStatus.PENDING, scheduled_at=until, claimed_until=None, result={"waiting": wait.reason}
-    )
+        status=StepStatus.PENDING, scheduled_at=until, claimed_until=None, result={"waiting": wait.reason},
+        attempts=F("attempts") - 1,
+    )  # fmt: skip
     return StepStatus.PENDING
 
 

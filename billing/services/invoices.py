@@ -290,11 +290,17 @@ def invoice_update(
         if "auto_advance" in changes and not invoice.auto_advance:
             invoice.next_payment_attempt = None
             fields.append("next_payment_attempt")
-        if "retry_policy" in changes and invoice.first_failed_at and invoice.status == InvoiceStatus.OPEN:
+        replanned = "retry_policy" in changes and invoice.first_failed_at and invoice.status == InvoiceStatus.OPEN
+        if replanned:
             invoice.next_payment_attempt = next_retry_time(invoice)
             fields.append("next_payment_attempt")
         invoice.save(update_fields=[*fields, "updated"])
         record_event(type=EventType.INVOICE_UPDATED, obj=invoice, before=before)
+        if replanned and invoice.next_payment_attempt is None and invoice.auto_advance:
+            # The new policy has no retry left for this invoice: its end behaviour applies now.
+            from billing.services.payments import apply_retry_end_behavior
+
+            apply_retry_end_behavior(invoice=invoice)
     return invoice
 
 

@@ -64,11 +64,7 @@ def invoice_attempt_payment(*, invoice: Invoice) -> PaymentAttempt:
 
 
 def _record_failure(invoice: Invoice, now) -> None:
-    from billing.services.subscriptions import (
-        subscription_cancel,
-        subscription_mark_past_due,
-        subscription_mark_unpaid,
-    )
+    from billing.services.subscriptions import subscription_mark_past_due
 
     if invoice.first_failed_at is None:
         invoice.first_failed_at = now
@@ -81,8 +77,18 @@ def _record_failure(invoice: Invoice, now) -> None:
         return
     if subscription.status == SubscriptionStatus.ACTIVE:
         subscription = subscription_mark_past_due(subscription=subscription)
-    if invoice.next_payment_attempt is not None or not invoice.auto_advance:
+    if invoice.next_payment_attempt is None and invoice.auto_advance:
+        apply_retry_end_behavior(invoice=invoice)
+
+
+def apply_retry_end_behavior(*, invoice: Invoice) -> None:
+    """After the last failed retry: the retry policy's (or default) end behaviour for the subscription."""
+    from billing.services.subscriptions import subscription_cancel, subscription_mark_unpaid
+
+    subscription = invoice.subscription
+    if subscription is None:
         return
+    subscription.refresh_from_db()
     behavior = retry_end_behavior(invoice)
     if behavior == EndBehavior.CANCEL_SUBSCRIPTION and subscription.status != SubscriptionStatus.CANCELED:
         subscription_cancel(subscription=subscription, reason="payment_failed")

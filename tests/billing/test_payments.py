@@ -160,3 +160,18 @@ def test_canceling_a_subscription_stops_its_open_invoices_from_advancing():
     services.subscription_cancel(subscription=subscription)
     invoice.refresh_from_db()
     assert invoice.auto_advance is False and invoice.next_payment_attempt is None
+
+
+def test_a_policy_attached_after_its_retries_are_used_up_applies_its_end_behaviour_at_once():
+    subscription = make_subscription(customer=make_customer(default_payment_method=DECLINED_CARD))
+    invoice = make_invoice(customer=subscription.customer, subscription=subscription)
+    services.invoice_attempt_payment(invoice=invoice)
+    policy = RetryPolicy.objects.create(
+        name="No retries",
+        schedule_kind=ScheduleKind.WITHIN_DAYS,
+        max_retries=0,
+        end_behavior=EndBehavior.CANCEL_SUBSCRIPTION,
+    )
+    services.invoice_update(invoice=invoice, retry_policy=policy)
+    subscription.refresh_from_db()
+    assert subscription.status == "canceled" and subscription.cancellation_reason == "payment_failed"
