@@ -149,3 +149,72 @@ def test_a_step_whose_worker_died_is_claimed_again_after_its_lease(django_captur
     invoice.refresh_from_db()
     step = RunStep.objects.get(pk=step_id)
     assert invoice.status == "void" and step.status == "succeeded" and step.attempts == 2
+
+
+def _subscription(django_capture_on_commit_callbacks):
+    from tests.factories import make_price
+
+    with django_capture_on_commit_callbacks(execute=True):
+        return services.subscription_create(customer=make_customer(), items=[(make_price(), 1)])
+
+
+CUSTOM = {
+    "action": "send_custom_event_webhook",
+    "delay": {"amount": 2, "unit": "days", "direction": "before"},
+    "params": {"label": "win-back"},
+}
+
+
+def test_scheduling_a_cancellation_starts_a_run_anchored_on_its_date_that_moves_and_ends_with_it(
+    django_capture_on_commit_callbacks,
+):
+    automation("subscription.cancel_scheduled", [CUSTOM])
+    subscription = _subscription(django_capture_on_commit_callbacks)
+    at = timezone.now() + timedelta(days=10)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.subscription_schedule_cancel(subscription=subscription, at=at)
+    run = Run.objects.get(trigger="subscription.cancel_scheduled")
+    assert run.anchor_at == at and run.steps.get().scheduled_at == at - timedelta(days=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.subscription_schedule_cancel(subscription=subscription, at=at + timedelta(days=5))
+    assert run.steps.get().scheduled_at == at + timedelta(days=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.subscription_unschedule_cancel(subscription=subscription)
+    run.refresh_from_db()
+    assert run.status == "ended" and run.reason == "the subscription no longer ends in cancellation"
+
+
+def test_scheduling_a_pause_starts_a_run_that_ends_when_the_pause_is_withdrawn(django_capture_on_commit_callbacks):
+    automation("subscription.pause_scheduled", [CUSTOM])
+    subscription = _subscription(django_capture_on_commit_callbacks)
+    starts = timezone.now() + timedelta(days=6)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.subscription_pause_collection(subscription=subscription, starts_at=starts)
+    run = Run.objects.get(trigger="subscription.pause_scheduled")
+    assert run.steps.get().scheduled_at == starts - timedelta(days=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.subscription_resume_collection(subscription=subscription)
+    run.refresh_from_db()
+    assert (run.status, run.reason) == ("ended", "the pause was withdrawn")
+
+
+def test_a_pause_starting_now_is_not_a_scheduled_pause(django_capture_on_commit_callbacks):
+    automation("subscription.pause_scheduled", [CUSTOM])
+    subscription = _subscription(django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.subscription_pause_collection(subscription=subscription)
+    assert not Run.objects.filter(trigger="subscription.pause_scheduled").exists()
+
+
+def test_only_the_first_failed_payment_of_a_subscription_invoice_starts_a_run(django_capture_on_commit_callbacks):
+    from tests.factories import DECLINED_CARD, make_price
+
+    automation("subscription.payment_failed", [VOID])
+    with django_capture_on_commit_callbacks(execute=True):
+        subscription = services.subscription_create(
+            customer=make_customer(default_payment_method=DECLINED_CARD), items=[(make_price(), 1)]
+        )
+    invoice = subscription.invoices.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.invoice_attempt_payment(invoice=invoice)  # a second failure
+    assert Run.objects.filter(trigger="subscription.payment_failed").count() == 1
