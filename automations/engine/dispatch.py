@@ -13,7 +13,7 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 
 from automations.engine.actions import ACTIONS
 from automations.engine.actions.base import ActionError, ActionSkipped, ActionWait
@@ -45,6 +45,9 @@ def claim_due(limit: int = 50) -> list[int]:
     ).update(
         status=StepStatus.CANCELED, claimed_until=None, error="The run was no longer active when its worker stopped."
     )
+    earlier_unfinished = RunStep.objects.filter(
+        run_id=OuterRef("run_id"), position__lt=OuterRef("position"), status__in=UNFINISHED
+    )
     with transaction.atomic():
         due = (
             RunStep.objects.filter(
@@ -52,19 +55,15 @@ def claim_due(limit: int = 50) -> list[int]:
                 | Q(status=StepStatus.RUNNING, claimed_until__lt=now),
                 run__status=RunStatus.ACTIVE,
             )
+            .filter(~Exists(earlier_unfinished))  # a step waits while an earlier step of its run is unfinished
             .order_by("scheduled_at", "pk")
             .select_for_update(skip_locked=True, of=("self",))[:limit]
         )
-        ids = [step.pk for step in due if not _waits_for_earlier(step)]
+        ids = [step.pk for step in due]
         RunStep.objects.filter(pk__in=ids).update(
             status=StepStatus.RUNNING, claimed_until=now + LEASE, attempts=F("attempts") + 1
         )
     return ids
-
-
-def _waits_for_earlier(step: RunStep) -> bool:
-    earlier = RunStep.objects.filter(run_id=step.run_id, position__lt=step.position, status__in=UNFINISHED)
-    return earlier.exists()
 
 
 def execute_step(step_id: int) -> str | None:
