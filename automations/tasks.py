@@ -7,6 +7,12 @@ def handle_event(event_id: int) -> bool:
     return handle(event_id)
 
 
+def execute_step(step_id: int) -> str | None:
+    from automations.engine.dispatch import execute_step as execute
+
+    return execute(step_id)
+
+
 def sweep() -> int:
     """Handle events whose task was lost, and run due steps (a safety net for the dispatcher)."""
     from automations.engine.dispatch import dispatch_due

@@ -176,6 +176,10 @@ EXCHANGE_BACKEND = "billing.exchange.FixedRatesBackend"
 PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "billing.payments.test_gateway.TestGateway")
 BILLING_JOB_BATCH_SIZE = env_int("BILLING_JOB_BATCH_SIZE", 200)
 
+# --- Automations ----------------------------------------------------------------------------
+# How long a worker holds a claimed step before another may take it over (it died).
+AUTOMATION_STEP_LEASE_SECONDS = env_int("AUTOMATION_STEP_LEASE_SECONDS", 300)
+
 # --- Webhooks -------------------------------------------------------------------------------
 # Hosts, addresses or networks that webhook endpoints may use even though they are not public
 # (e.g. "127.0.0.1,localhost,10.0.0.0/8"); plain http is accepted only for these.

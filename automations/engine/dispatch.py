@@ -12,6 +12,7 @@
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 
@@ -25,10 +26,13 @@ from billing import clock
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
 MIN_WAIT = timedelta(minutes=1)
 UNFINISHED = [StepStatus.PENDING, StepStatus.RUNNING]
+
+
+def lease() -> timedelta:
+    return timedelta(seconds=settings.AUTOMATION_STEP_LEASE_SECONDS)
 
 
 def retry_delay(attempt: int) -> timedelta:
@@ -61,7 +65,7 @@ def claim_due(limit: int = 50) -> list[int]:
         )
         ids = [step.pk for step in due]
         RunStep.objects.filter(pk__in=ids).update(
-            status=StepStatus.RUNNING, claimed_until=now + LEASE, attempts=F("attempts") + 1
+            status=StepStatus.RUNNING, claimed_until=now + lease(), attempts=F("attempts") + 1
         )
     return ids
 
@@ -139,8 +143,22 @@ def _failure(step: RunStep, message: str, *, permanent: bool) -> str:
     return StepStatus.FAILED
 
 
+def dispatch_to_workers(limit: int = 200) -> int:
+    """Claim due steps and hand each to a django-q2 worker (the dispatcher process's loop).
+
+    A step whose worker dies (or whose task the broker loses) keeps its claim until the lease
+    runs out; then it is claimed and handed out again.
+    """
+    from django_q.tasks import async_task
+
+    ids = claim_due(limit)
+    for step_id in ids:
+        async_task("automations.tasks.execute_step", step_id)
+    return len(ids)
+
+
 def dispatch_due(limit: int = 50) -> int:
-    """Claim and execute due steps until none is left; returns how many were executed."""
+    """Claim and execute due steps here until none is left; returns how many were executed."""
     done = 0
     while ids := claim_due(limit):
         for step_id in ids:

@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from automations.engine.dispatch import LEASE, claim_due, dispatch_due
+from automations.engine.dispatch import claim_due, dispatch_due, lease
 from automations.engine.handling import handle_event, handle_unhandled
 from automations.models import Automation, AutomationVersion, EventHandling, Run, RunStep
 from billing import jobs, services
@@ -144,7 +144,7 @@ def test_a_step_whose_worker_died_is_claimed_again_after_its_lease(django_captur
     invoice = _overdue_invoice(django_capture_on_commit_callbacks)
     [step_id] = claim_due()  # claimed … and the worker dies before executing
     assert claim_due() == []
-    with time_machine.travel(timezone.now() + LEASE + timedelta(seconds=1), tick=False):
+    with time_machine.travel(timezone.now() + lease() + timedelta(seconds=1), tick=False):
         assert dispatch_due() == 1
     invoice.refresh_from_db()
     step = RunStep.objects.get(pk=step_id)

@@ -3,12 +3,15 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from automations.engine.dispatch import dispatch_due
+from automations.engine.dispatch import dispatch_to_workers
 from automations.engine.handling import handle_unhandled
 
 
 class Command(BaseCommand):
-    help = "Run due automation steps as they fall due (polls every --interval seconds); stop with SIGTERM/Ctrl-C."
+    help = (
+        "Hand automation steps to the django-q2 workers as they fall due (polls every --interval seconds); "
+        "stop with SIGTERM/Ctrl-C."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--interval", type=float, default=0.5, help="Seconds between polls when idle.")
@@ -24,7 +27,7 @@ class Command(BaseCommand):
             if time.monotonic() - last_sweep > 30:
                 handle_unhandled()
                 last_sweep = time.monotonic()
-            done = dispatch_due()
+            done = dispatch_to_workers()
             if once:
                 break
             if not done:
