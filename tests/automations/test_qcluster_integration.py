@@ -1,6 +1,7 @@
 """With a real `qcluster` and the dispatcher as separate processes on PostgreSQL, a run executes
 every step once, in order; a step claimed by a worker that died is done once after its lease."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -44,7 +45,7 @@ def workers(tmp_path):
     }  # fmt: skip
     procs = []
 
-    def start():
+    def start() -> list[subprocess.Popen]:
         for command in (["qcluster"], ["run_dispatcher", "--interval", "0.2"]):
             procs.append(
                 subprocess.Popen(
@@ -56,15 +57,26 @@ def workers(tmp_path):
                     start_new_session=True,
                 )  # fmt: skip
             )
+        return procs
 
     yield start
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
     for proc in procs:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+        # Workers orphaned by a killed cluster process may linger: clear the whole session.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+    _wait_for(lambda: not _sessions_left(connection.settings_dict["NAME"]), timeout=10)
+
+
+def _sessions_left(database: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database]
+        )
+        return cursor.fetchone()[0] > 0
 
 
 def _wait_for(condition, timeout: float = 60) -> bool:
@@ -111,3 +123,41 @@ def test_a_step_whose_worker_died_after_claiming_it_is_done_once_by_the_cluster(
     step = RunStep.objects.get(pk=step_id)
     assert step.status == "succeeded" and step.attempts == 2
     assert OutboundEmail.objects.count() == 1
+
+
+def _worker_pids(cluster_pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+    rows = [line.split(None, 2) for line in out.splitlines() if line.strip()]
+    return [int(pid) for pid, ppid, _ in rows if int(ppid) == cluster_pid]
+
+
+def test_workers_killed_while_runs_execute_leave_every_step_done_once(workers, settings):
+    """20 runs × (email, void) while qcluster worker processes are SIGKILLed three times."""
+    from billing.models import Event
+
+    settings.AUTOMATION_STEP_LEASE_SECONDS = 4
+    account = AccountSettings.load()
+    account.team_email_domains = ["relance.example"]
+    account.save()
+    automation("invoice.overdue", [_memo("chase"), {"action": "void_invoice", "delay": {"amount": 0, "unit": "minutes"}, "params": {}}])  # fmt: skip
+    invoices = [make_invoice(due_date=timezone.now() - timedelta(days=1)) for _ in range(20)]
+    jobs.run_overdue()
+    assert Run.objects.count() == 20
+    procs = workers()
+    cluster = procs[0]
+    killed = 0
+    for _ in range(3):
+        time.sleep(0.7)
+        for pid in _worker_pids(cluster.pid)[:2]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    assert _wait_for(lambda: not Run.objects.filter(status="active").exists(), timeout=120)
+    assert set(Run.objects.values_list("status", flat=True)) == {"completed"}
+    assert RunStep.objects.exclude(status="succeeded").count() == 0
+    assert OutboundEmail.objects.count() == 20  # one per email step: the step's key is unique
+    voided = Event.objects.filter(type="invoice.voided").values_list("object_id", flat=True)
+    assert sorted(voided) == sorted(i.public_id for i in invoices)  # each invoice voided exactly once
+    assert killed >= 1
