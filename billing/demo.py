@@ -11,6 +11,13 @@ payment retries, overdue detection, scheduled cancellations, pauses and quote ex
 own doing, at their true times. The last step is now, so what is still to come (retries, expiries,
 scheduled cancellations and pauses) lies in the future.
 
+The four reference automations (and a lower-priority alert for monthly payment failures) are set
+up by the demo editor at the start of the history, and the automation engine lives through it too:
+at each moment, after the jobs, every billing event recorded since the last moment is handled, the
+steps that are due run, and the emails they queue are sent (to an in-memory outbox: the history's
+emails are recorded, not delivered). Runs therefore start, wait, act and end at their historical
+times, and every event of the demo is handled once, so the worker has nothing to catch up.
+
 The data is the same on every run (one `random.Random(42)` draws the whole plan before the
 simulation starts), apart from the public ids and dates, which are relative to now.
 `seed_demo()` builds it once: a database that already holds demo customers (metadata
@@ -21,7 +28,8 @@ import heapq
 import itertools
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -29,11 +37,18 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q
+from django.db.models.signals import post_save
+from django.test.utils import override_settings
 from django.utils import timezone
 from moneyed import Money
 
+from automations.engine.dispatch import dispatch_due
+from automations.engine.handling import handle_event
+from automations.models import Automation, AutomationVersion, Run, RunStatus, RunStep, StepStatus
+from automations.services.definitions import automation_create
 from billing import clock
+from billing.events import event_committed, event_recorded
 from billing.exchange import RATES_PER_EUR, seed_rates
 from billing.jobs import JOBS
 from billing.models import (
@@ -76,6 +91,8 @@ from billing.services import (
     subscription_schedule_cancel,
 )
 from billing.services.subscriptions import add_interval
+from notifications.email import send_due
+from notifications.models import EmailStatus, OutboundEmail
 
 DEMO_URL = "http://127.0.0.1:8000/"
 DEMO_MARKER = ("demo", "1")  # customer metadata key and value that tag the demo dataset
@@ -148,10 +165,85 @@ STORIES = [
     "paused",
     "pause_scheduled",
     "paused_and_resumed",
+    "yearly_retrying",
+    "yearly_recovered",
 ]
 PROSPECTS = 5  # customers with quotes and no subscription yet
 MONTHLY_HISTORY_DAYS = 170  # healthy monthly customers joined within the last ~6 months
 YEARLY_HISTORY_DAYS = 540  # yearly contracts reach back a year and a half
+
+# The automations the demo editor sets up at the start of the history: the four reference recipes
+# (SPEC §2) and, checked after the annual dunning, an alert to the billing team about failed
+# monthly payments (which the default retry settings handle).
+NO_WAIT = {"amount": 0, "unit": "days"}
+COLLECTIONS_EMAIL = f"collections@{TEAM_DOMAIN}"
+BILLING_TEAM_EMAIL = f"billing@{TEAM_DOMAIN}"
+SURVEY_URL = f"https://{TEAM_DOMAIN}/survey"
+AUTOMATIONS = [
+    {
+        "name": "Annual subscriber dunning",
+        "trigger": "subscription.payment_failed",
+        "filters": [{"type": "subscription_interval", "params": {"interval": "year"}}],
+        "steps": [
+            {"action": "set_retry_policy", "delay": NO_WAIT, "params": {"policy": "Annual plans"}},
+            {"action": "cancel_subscription", "delay": {"amount": 7, "unit": "days"}, "params": {}},
+            {"action": "mark_invoice_uncollectible", "delay": NO_WAIT, "params": {}},
+        ],
+    },
+    {
+        "name": "Large overdue invoices to collections",
+        "trigger": "invoice.overdue",
+        "filters": [{"type": "invoice_amount", "params": {"min": "500.01"}}],
+        "steps": [
+            {
+                "action": "send_team_email",
+                "delay": NO_WAIT,
+                "params": {
+                    "recipient": COLLECTIONS_EMAIL,
+                    "message": "Invoice {number} of {customer} is {days_overdue} days overdue: "
+                    "{amount} still due. {link}",
+                },
+            }
+        ],
+    },
+    {
+        "name": "Cancellation confirmation",
+        "trigger": "subscription.canceled",
+        "filters": [],
+        "steps": [{"action": "send_cancellation_email", "delay": NO_WAIT, "params": {"survey_url": SURVEY_URL}}],
+    },
+    {
+        "name": "Quote expiry reminder",
+        "trigger": "quote.expiring",
+        "filters": [],
+        "steps": [
+            {
+                "action": "send_quote_will_expire_webhook",
+                "delay": {"amount": 3, "unit": "days", "direction": "before"},
+                "params": {},
+            }
+        ],
+    },
+    {
+        "name": "Failed monthly payment alert",
+        "trigger": "subscription.payment_failed",
+        "filters": [{"type": "subscription_interval", "params": {"interval": "month"}}],
+        "steps": [
+            {
+                "action": "send_team_email",
+                "delay": NO_WAIT,
+                "params": {
+                    "recipient": BILLING_TEAM_EMAIL,
+                    "message": "The payment of invoice {number} ({customer}, {amount}) failed; the default "
+                    "retries are under way. {link}",
+                },
+            }
+        ],
+    },
+]
+# The history's emails are sent at their moment but not delivered: a demo mails no one, and
+# `make run` would otherwise print a year of them on the console.
+DEMO_MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 
 
 @dataclass(frozen=True)
@@ -176,6 +268,9 @@ class SeedResult:
     overdue_invoices: int = 0  # open, past due, flagged with invoice.overdue
     failed_payment_invoices: int = 0  # open, failed at least once, a retry scheduled
     events: int = 0
+    automations: int = 0
+    runs: dict[str, int] = field(default_factory=dict)  # automation runs per status
+    emails: int = 0  # sent by the automations during the history
     history_from: datetime | None = None  # the first and last events
     history_to: datetime | None = None
     logins: list[DemoLogin] = field(default_factory=list)
@@ -188,12 +283,32 @@ def seed_demo(*, now: datetime | None = None) -> SeedResult:
     `now` is where the simulated history ends (default: the billing clock); what lies after it
     (retries, expiries, scheduled cancellations and pauses) is still to come.
     """
-    with transaction.atomic():
+    with _events_already_handled(), transaction.atomic():
         logins = ensure_demo_logins()
         created = not demo_exists()
         if created:
             _DemoBuilder(now or clock.now()).build()
     return _summarize(created=created, logins=logins)
+
+
+@contextmanager
+def _events_already_handled() -> Iterator[None]:
+    """Do not send the seed's events to the engine's workers when its transaction commits.
+
+    The simulation has handled every one of them at its moment (see `_Engine`), so the
+    `handle_event` tasks queued at commit (one per event, some 800) would only find them
+    handled, after costing the seed a few seconds to queue and the worker a while to get
+    through at startup. Events committed elsewhere meanwhile are left to the engine's sweep.
+    """
+    from automations import receivers
+
+    uid = "automations.handle_event"
+    connected = event_committed.disconnect(sender=Event, dispatch_uid=uid)
+    try:
+        yield
+    finally:
+        if connected:
+            event_committed.connect(receivers._handle_event, sender=Event, dispatch_uid=uid)
 
 
 def demo_exists() -> bool:
@@ -241,6 +356,9 @@ def _summarize(*, created: bool, logins: list[DemoLogin]) -> SeedResult:
             status=InvoiceStatus.OPEN, attempt_count__gt=0, next_payment_attempt__isnull=False
         ).count(),
         events=Event.objects.count(),
+        automations=Automation.objects.filter(archived_at__isnull=True).count(),
+        runs=per_status(Run),
+        emails=OutboundEmail.objects.filter(status=EmailStatus.SENT).count(),
         history_from=span["first"],
         history_to=span["last"],
         logins=logins,
@@ -258,12 +376,14 @@ class _Action:
 
 
 class _Timeline:
-    """The demo's simulated time: the planned actions, and the periodic jobs run as the worker would."""
+    """The demo's simulated time: the planned actions, and the periodic jobs and the automation
+    engine run as the worker would."""
 
     def __init__(self, now: datetime):
         self.now = now
         self.queue: list[_Action] = []
         self.order = itertools.count()
+        self.engine = _Engine()
         self.steps = 0  # moments lived through
         self.job_steps = 0  # moments at which the jobs ran
 
@@ -276,26 +396,106 @@ class _Timeline:
     def run(self) -> None:
         """Live from the first planned action up to now.
 
-        Time goes from one moment to the next at which something happens: a planned action, or
-        work for a periodic job (see `next_job_work`). With billing's clock at that moment, the
-        actions planned for it run, then, when a job has work, every periodic job in order, as
-        the worker (which runs them every minute) would. At a moment with actions only, the jobs
-        would find nothing (what a service sets in motion falls due later), so they are not run;
-        at the last moment, now, they run in any case. Stretches where nothing happens are skipped.
+        Time goes from one moment to the next at which something happens: a planned action,
+        work for a periodic job (see `next_job_work`), or an automation step falling due. With
+        billing's clock at that moment, the actions planned for it run, then, when a job has
+        work, every periodic job in order, as the worker (which runs them every minute) would;
+        then the engine handles the events recorded meanwhile and runs the steps now due (see
+        `_Engine`). At a moment with actions only, the jobs would find nothing (what a service
+        sets in motion falls due later), so they are not run; at the last moment, now, they run
+        in any case. Stretches where nothing happens are skipped.
         """
         moment, work = None, None
-        while moment != self.now:
-            upcoming = [self.now, work, self.queue[0].moment if self.queue else None]
-            moment = min(m for m in upcoming if m is not None)
-            with clock.travel(moment):
-                while self.queue and self.queue[0].moment <= moment:
-                    heapq.heappop(self.queue).run()
-                if moment == self.now or (work is not None and work <= moment):
-                    for job in JOBS.values():
-                        job()
-                    self.job_steps += 1
-            self.steps += 1
-            work = next_job_work(after=moment)
+        with self.engine.listening():
+            while moment != self.now:
+                upcoming = [self.now, work, self.engine.next_due, self.queue[0].moment if self.queue else None]
+                moment = min(m for m in upcoming if m is not None)
+                with clock.travel(moment):
+                    while self.queue and self.queue[0].moment <= moment:
+                        heapq.heappop(self.queue).run()
+                    if moment == self.now or (work is not None and work <= moment):
+                        for job in JOBS.values():
+                            job()
+                        self.job_steps += 1
+                    self.engine.work()
+                self.steps += 1
+                work = next_job_work(after=moment)
+
+
+class _Engine:
+    """The automation engine's side of the worker, at one simulated moment.
+
+    In production each billing event reaches `handle_event` as a task once its transaction has
+    committed, and the dispatcher runs due steps every few seconds. Here, after the moment's
+    actions and jobs, the events recorded meanwhile are handled in the order they were recorded
+    (every one, concerning an automation or not, so each has its HandledEvent and the engine's
+    sweep finds nothing to catch up), then the due steps run, and again while their own events
+    start runs with steps due at once; then the emails they queued are sent, at that moment.
+    """
+
+    def __init__(self):
+        self.recorded: list[int] = []  # ids of the events recorded since the engine last looked
+        self.runs_changed = False  # a run or a step was written since the engine last looked ahead
+        self.next_due: datetime | None = None  # when the next step not waiting for another falls due
+        self.steps_executed = 0
+
+    @contextmanager
+    def listening(self) -> Iterator[None]:
+        """Note the events billing records and the runs and steps the engine writes while the
+        block runs (started runs, moved anchors), so the dispatcher is called only when a step
+        may be due."""
+
+        def recorded(sender, event: Event, **kwargs) -> None:
+            self.recorded.append(event.pk)
+
+        def written(sender, **kwargs) -> None:
+            self.runs_changed = True
+
+        receivers = [(event_recorded, recorded, Event), (post_save, written, Run), (post_save, written, RunStep)]
+        for signal, receiver, sender in receivers:
+            signal.connect(receiver, sender=sender, weak=False, dispatch_uid=f"billing.demo.{sender.__name__}")
+        try:
+            yield
+        finally:
+            for signal, _, sender in receivers:
+                signal.disconnect(sender=sender, dispatch_uid=f"billing.demo.{sender.__name__}")
+
+    def work(self) -> None:
+        executed_any = False
+        while True:
+            event_ids, self.recorded = self.recorded, []
+            for event_id in event_ids:
+                handle_event(event_id)
+            if not self.runs_changed and (self.next_due is None or self.next_due > clock.now()):
+                break  # no run started or moved, and the next step is not due yet
+            if not self._look_ahead():
+                break  # the dispatcher would find nothing (looking is cheaper than claiming)
+            executed = dispatch_due()
+            if not executed:
+                break
+            self.steps_executed += executed
+            executed_any = True
+        if executed_any:  # only steps queue emails
+            send_due()
+
+    def _look_ahead(self) -> bool:
+        """Whether a step is due now; notes when the next one falls due. Steps waiting for an
+        earlier step of their run are left out, as the dispatcher leaves them."""
+        now = clock.now()
+        self.runs_changed = False
+        earlier_unfinished = RunStep.objects.filter(
+            run_id=OuterRef("run_id"),
+            position__lt=OuterRef("position"),
+            status__in=[StepStatus.PENDING, StepStatus.RUNNING],
+        )
+        ready = RunStep.objects.filter(status=StepStatus.PENDING, run__status=RunStatus.ACTIVE).filter(
+            ~Exists(earlier_unfinished)
+        )
+        found = ready.aggregate(
+            due=Count("pk", filter=Q(scheduled_at__lte=now)), next=Min("scheduled_at", filter=Q(scheduled_at__gt=now))
+        )
+        self.next_due = found["next"]
+        return found["due"] > 0
 
 
 def next_job_work(*, after: datetime) -> datetime | None:
@@ -371,7 +571,10 @@ class _DemoBuilder:
         healthy.sort(key=lambda profile: self.joined[profile.name])  # long-standing customers first
         self.manual_invoices(healthy[:10])
         self.quotes(prospects=prospects, existing=healthy[10:16])
-        self.timeline.run()
+        first = self.timeline.queue[0].moment  # the earliest planned action (the queue is a heap)
+        self.timeline.at(first - timedelta(hours=1), self._automations)
+        with override_settings(MAILERS=DEMO_MAILERS):
+            self.timeline.run()
 
     # --- Account and catalog -------------------------------------------------------------
 
@@ -385,7 +588,7 @@ class _DemoBuilder:
         account.end_behavior = EndBehavior.MARK_UNPAID
         account.full_clean()
         account.save()
-        self.annual_policy = self.retry_policy(
+        self.retry_policy(
             "Annual plans",
             schedule_kind=ScheduleKind.DAY_OFFSETS,
             day_offsets=[3, 7, 14, 21],
@@ -398,6 +601,18 @@ class _DemoBuilder:
             within_days=21,
             end_behavior=EndBehavior.LEAVE_PAST_DUE,
         )
+
+    def _automations(self) -> None:
+        """The demo editor sets up the automations (an existing one of the same name is kept)."""
+        editor = User.objects.get(username=EDITOR_LOGIN.username)
+        now = clock.now()
+        for definition in AUTOMATIONS:
+            if Automation.objects.filter(name=definition["name"], archived_at__isnull=True).exists():
+                continue
+            automation = automation_create(**definition, user=editor)
+            # Their creation times are the database's (auto_now_add): set them to the history's.
+            Automation.objects.filter(pk=automation.pk).update(created=now, updated=now)
+            AutomationVersion.objects.filter(automation=automation).update(created=now)
 
     def retry_policy(self, name: str, **fields) -> RetryPolicy:
         policy = RetryPolicy.objects.filter(name=name).first() or RetryPolicy(name=name)
@@ -474,7 +689,7 @@ class _DemoBuilder:
         profiles = []
         for name, role in zip(names, roles, strict=True):
             tier = rng.choices(["starter", "pro", "business"], weights=[4, 4, 2])[0]
-            if role.startswith("overdue") or role in ("cancel_at_date", "canceled_payment_failed"):
+            if role.startswith(("overdue", "yearly")) or role in ("cancel_at_date", "canceled_payment_failed"):
                 tier = "business"  # invoiced and yearly customers are the bigger accounts
             segment = {
                 "starter": "smb",
@@ -598,9 +813,6 @@ class _DemoBuilder:
     def _use_retry_policy(self, profile: _Profile, policy: RetryPolicy) -> None:
         invoice_update(invoice=self.latest_invoice(profile), retry_policy=policy)
 
-    def _write_off_latest(self, profile: _Profile) -> None:
-        invoice_mark_uncollectible(invoice=self.latest_invoice(profile))
-
     def _schedule_cancel(self, profile: _Profile, **when) -> None:
         subscription_schedule_cancel(subscription=self.subscriptions[profile.name], **when)
 
@@ -690,14 +902,25 @@ class _DemoBuilder:
         self.change_card(profile, self.days_after(periods[-2], -self.rng.randint(3, 10)), DECLINED_CARD)
 
     def story_canceled_payment_failed(self, profile: _Profile) -> None:
-        """The yearly renewal failed on an expired card; on the Annual plans policy the last retry
-        canceled the subscription, and the invoice was written off two days later."""
-        periods = self.sign_up(profile, self.ago(days=25, years=1), interval=Interval.YEAR)
+        """The yearly renewal failed on an expired card; the Annual subscriber dunning automation
+        put the invoice on the Annual plans policy, whose last retry canceled the subscription;
+        a week later the automation found it canceled already and wrote the invoice off."""
+        periods = self.sign_up(profile, self.ago(days=40, years=1), interval=Interval.YEAR)
+        self.change_card(profile, self.days_after(periods[-1], -self.rng.randint(10, 40)), EXPIRED_CARD)
+
+    def story_yearly_retrying(self, profile: _Profile) -> None:
+        """The yearly renewal failed five days ago: the Annual subscriber dunning automation waits
+        for the Annual plans retries (the first failed, the next is in two days)."""
+        periods = self.sign_up(profile, self.ago(days=5, years=1), interval=Interval.YEAR)
+        self.change_card(profile, self.days_after(periods[-1], -self.rng.randint(10, 40)), DECLINED_CARD)
+
+    def story_yearly_recovered(self, profile: _Profile) -> None:
+        """The yearly renewal failed for lack of funds; the customer put in a new card after the
+        first retry and the second went through, which ended the dunning run."""
+        periods = self.sign_up(profile, self.ago(days=45, years=1), interval=Interval.YEAR)
         renewal = periods[-1]
-        self.change_card(profile, self.days_after(renewal, -self.rng.randint(10, 40)), EXPIRED_CARD)
-        moved = renewal + timedelta(hours=self.rng.randint(1, 6))
-        self.timeline.at(moved, self._use_retry_policy, profile, self.annual_policy)
-        self.timeline.at(self.days_after(renewal, 23), self._write_off_latest, profile)
+        self.change_card(profile, self.days_after(renewal, -self.rng.randint(10, 40)), INSUFFICIENT_FUNDS_CARD)
+        self.change_card(profile, self.days_after(renewal, 5), GOOD_CARD)  # between the retries of days 3 and 7
 
     def story_canceled(self, profile: _Profile) -> None:
         """Asked to leave at the end of the period; the job canceled it when the period ended."""
@@ -874,6 +1097,8 @@ def format_result(result: SeedResult) -> str:
         f"{result.overdue_invoices} overdue, {result.failed_payment_invoices} with a failed payment awaiting retry",
         f"  quotes:         {sum(result.quotes.values())} ({statuses(result.quotes)})",
         f"  events:         {result.events}",
+        f"  automations:    {result.automations}, {sum(result.runs.values())} runs ({statuses(result.runs)}); "
+        f"{result.emails} emails sent",
     ]
     if result.history_from and result.history_to:
         lines.append(f"  history:        {result.history_from:%Y-%m-%d} to {result.history_to:%Y-%m-%d}")

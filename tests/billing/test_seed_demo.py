@@ -2,7 +2,9 @@
 
 import io
 import re
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -14,7 +16,10 @@ from django.db.models import Count
 from django.utils import timezone
 from djmoney.contrib.exchange.models import Rate
 
-from billing.demo import EDITOR_LOGIN, VIEWER_LOGIN, _DemoBuilder, seed_demo
+from automations.engine.dispatch import dispatch_due
+from automations.engine.handling import unhandled_event_ids
+from automations.models import Automation, EventHandling, HandledEvent, Run, RunStatus, RunStep, StepStatus
+from billing.demo import EDITOR_LOGIN, VIEWER_LOGIN, _DemoBuilder, _events_already_handled, seed_demo
 from billing.jobs import JOBS
 from billing.models import (
     AccountSettings,
@@ -37,6 +42,9 @@ from billing.models import (
     SubscriptionStatus,
 )
 from billing.permissions import EDITORS, VIEWERS, is_editor
+from billing.services import customer_create
+from notifications.email import send_due
+from notifications.models import EmailStatus, OutboundEmail, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
@@ -54,6 +62,9 @@ def counts() -> dict[str, int]:
         "prices": Price.objects.count(),
         "retry_policies": RetryPolicy.objects.count(),
         "users": User.objects.count(),
+        "automations": Automation.objects.count(),
+        "runs": Run.objects.count(),
+        "emails": OutboundEmail.objects.count(),
     }
 
 
@@ -161,7 +172,11 @@ class TestTheDemoDataset:
             assert invoice.payment_attempts.filter(outcome="failed").count() == invoice.attempt_count
             assert events_of(invoice, EventType.INVOICE_PAYMENT_FAILED) == invoice.attempt_count
             assert invoice.subscription.status == SubscriptionStatus.PAST_DUE
-        assert {i.retry_policy.name for i in failing if i.retry_policy} == {"Gentle"}
+        # Gentle: moved there by hand; Annual plans: set by the annual dunning automation.
+        policies = {
+            (i.retry_policy.name, i.subscription.items.first().price.interval) for i in failing if i.retry_policy
+        }
+        assert policies == {("Gentle", Interval.MONTH), ("Annual plans", Interval.YEAR)}
 
     def test_the_unpaid_subscription_ran_out_of_retries_and_its_latest_invoice_is_a_draft(self, demo):
         subscription = Subscription.objects.get(status=SubscriptionStatus.UNPAID)
@@ -307,6 +322,209 @@ class TestTheDemoDataset:
     def test_the_history_reaches_now_so_the_worker_has_nothing_left_to_do(self, demo):
         assert {name: job() for name, job in JOBS.items()} == dict.fromkeys(JOBS, 0)
 
+    # --- The automations, living through the history too --------------------------------
+
+    def test_the_demo_editor_set_up_the_four_reference_automations_when_the_history_began(self, demo):
+        editor = User.objects.get(username=EDITOR_LOGIN.username)
+        automations = {a.name: a for a in Automation.objects.select_related("current_version")}
+        assert {(a.trigger, a.priority, name) for name, a in automations.items()} == {
+            ("subscription.payment_failed", 1, "Annual subscriber dunning"),
+            ("subscription.payment_failed", 2, "Failed monthly payment alert"),
+            ("invoice.overdue", 1, "Large overdue invoices to collections"),
+            ("subscription.canceled", 1, "Cancellation confirmation"),
+            ("quote.expiring", 1, "Quote expiry reminder"),
+        }
+        assert demo.automations == len(automations)
+        first_event = Event.objects.order_by("created").first().created
+        for automation in automations.values():
+            assert automation.enabled and automation.archived_at is None
+            assert automation.created_by == editor
+            assert automation.created == automation.current_version.created <= first_event
+
+        def definition(name):
+            version = automations[name].current_version
+            return version.filters, [(s["action"], s["delay"], s["params"]) for s in version.steps]
+
+        now, week = {"amount": 0, "unit": "days"}, {"amount": 7, "unit": "days"}
+        assert definition("Annual subscriber dunning") == (
+            [{"type": "subscription_interval", "params": {"interval": "year"}}],
+            [
+                ("set_retry_policy", now, {"policy": "Annual plans"}),
+                ("cancel_subscription", week, {}),
+                ("mark_invoice_uncollectible", now, {}),
+            ],
+        )
+        filters, [(action, delay, params)] = definition("Large overdue invoices to collections")
+        assert filters == [{"type": "invoice_amount", "params": {"min": "500.01", "max": None}}]
+        assert (action, delay, params["recipient"]) == ("send_team_email", now, "collections@relance.example")
+        assert all(f"{{{name}}}" in params["message"] for name in ("number", "customer", "days_overdue", "amount"))
+        assert definition("Cancellation confirmation") == (
+            [],
+            [("send_cancellation_email", now, {"survey_url": "https://relance.example/survey"})],
+        )
+        assert definition("Quote expiry reminder") == (
+            [],
+            [("send_quote_will_expire_webhook", {"amount": 3, "unit": "days", "direction": "before"}, {})],
+        )
+
+    def test_runs_started_when_their_events_happened_and_their_steps_ran_at_historical_times(self, demo):
+        now = timezone.now()
+        assert {RunStatus.ACTIVE, RunStatus.COMPLETED, RunStatus.ENDED} <= statuses(Run)
+        assert demo.runs == dict(Counter(Run.objects.values_list("status", flat=True)))
+        for run in Run.objects.select_related("event"):
+            assert run.started_at == run.event.created, run
+            assert (run.finished_at is None) == (run.status == RunStatus.ACTIVE), run
+            assert run.finished_at is None or run.started_at <= run.finished_at <= now, run
+        executed = list(RunStep.objects.filter(executed_at__isnull=False))
+        assert len(executed) >= 15
+        for step in executed:
+            assert step.executed_at == step.scheduled_at < now, step  # the dispatcher ran it when it fell due
+            assert step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED), step
+        moments = [step.executed_at for step in executed]
+        assert min(moments) < now - timedelta(days=60)
+        assert len({m.date() for m in moments}) >= 8
+        assert not RunStep.objects.filter(status__in=[StepStatus.RUNNING, StepStatus.FAILED]).exists()
+
+    def test_a_yearly_dunning_run_completed_with_the_subscription_canceled_and_the_invoice_written_off(self, demo):
+        run = Run.objects.get(automation__name="Annual subscriber dunning", status=RunStatus.COMPLETED)
+        invoice = Invoice.objects.get(public_id=run.object_id)
+        subscription = invoice.subscription
+        assert (invoice.status, subscription.status) == (InvoiceStatus.UNCOLLECTIBLE, SubscriptionStatus.CANCELED)
+        assert subscription.cancellation_reason == "payment_failed"
+        policy, cancel, write_off = run.steps.order_by("position")
+        assert [policy.status, cancel.status, write_off.status] == ["succeeded", "skipped", "succeeded"]
+        assert policy.result == {
+            "invoice": invoice.public_id,
+            "policy": "Annual plans",
+            "attempts": 5,
+            "outcome": "retries exhausted",
+        }
+        # The policy's last retry canceled the subscription (its end behavior); the run went on
+        # a couple of minutes later, and a week after that found it canceled and wrote it off.
+        assert timedelta(0) < policy.executed_at - subscription.canceled_at <= timedelta(minutes=5)
+        assert cancel.error == "subscription is already canceled"
+        assert cancel.executed_at == write_off.executed_at == policy.executed_at + timedelta(days=7)
+        assert invoice.marked_uncollectible_at == write_off.executed_at == run.finished_at
+        assert events_of(invoice, EventType.INVOICE_MARKED_UNCOLLECTIBLE) == 1
+
+    def test_a_yearly_dunning_run_ended_when_the_retry_after_a_new_card_paid_the_invoice(self, demo):
+        run = Run.objects.get(automation__name="Annual subscriber dunning", status=RunStatus.ENDED)
+        invoice = Invoice.objects.get(public_id=run.object_id)
+        assert (run.reason, invoice.status, invoice.subscription.status) == ("invoice paid", "paid", "active")
+        assert invoice.retry_policy.name == "Annual plans" and invoice.attempt_count == 3
+        assert run.finished_at == invoice.paid_at
+        assert set(run.steps.values_list("status", flat=True)) == {StepStatus.CANCELED}
+
+    def test_a_yearly_dunning_run_waits_for_the_retries_still_to_come(self, demo):
+        run = Run.objects.get(automation__name="Annual subscriber dunning", status=RunStatus.ACTIVE)
+        invoice = Invoice.objects.get(public_id=run.object_id)
+        assert invoice.status == InvoiceStatus.OPEN and invoice.retry_policy.name == "Annual plans"
+        policy = run.steps.get(position=1)
+        assert policy.status == StepStatus.PENDING
+        assert policy.result["waiting"].startswith("waiting for the retry policy")
+        assert timezone.now() < invoice.next_payment_attempt < policy.scheduled_at
+        assert list(run.steps.values_list("status", flat=True)) == [StepStatus.PENDING] * 3
+
+    def test_every_first_failed_payment_has_its_matching_record_and_monthly_ones_were_not_for_annual_dunning(
+        self, demo
+    ):
+        first_failures = {}
+        for event in Event.objects.filter(type=EventType.INVOICE_PAYMENT_FAILED).order_by("pk"):
+            if event.data_object["subscription"]:
+                first_failures.setdefault(event.object_id, event.pk)
+        records = list(EventHandling.objects.filter(trigger="subscription.payment_failed").select_related("run"))
+        assert sorted(r.event_id for r in records) == sorted(first_failures.values())
+        monthly = [r for r in records if not r.checks[0]["matched"]]
+        assert len(monthly) >= 5
+        for record in records:
+            annual = record.checks[0]
+            assert annual["name"] == "Annual subscriber dunning"
+            if annual["matched"]:
+                assert len(record.checks) == 1 and record.run.automation.name == "Annual subscriber dunning"
+                continue
+            assert (annual["filter"], annual["expected"], annual["found"]) == (
+                "Subscription interval",
+                "interval is yearly",
+                "monthly",
+            )
+            [_, alert] = record.checks
+            assert alert["name"] == "Failed monthly payment alert" and alert["matched"] is True
+            assert record.run.automation.name == "Failed monthly payment alert"
+            assert record.outcome == "started a run of Failed monthly payment alert"
+
+    def test_large_overdue_invoices_were_reported_to_collections_and_small_ones_were_not(self, demo):
+        overdue = Event.objects.filter(type=EventType.INVOICE_OVERDUE)
+        records = {r.event_id: r for r in EventHandling.objects.filter(trigger="invoice.overdue")}
+        assert set(records) == set(overdue.values_list("pk", flat=True))
+        matched = [r for r in records.values() if r.run_id]
+        assert len(matched) >= 2 and len(matched) < len(records)
+        for record in records.values():
+            [check] = record.checks
+            if not check["matched"]:
+                assert check["expected"] == "invoice amount at least 500.01 EUR"
+                assert Decimal(check["found"].split()[0]) < Decimal("500.01")
+        emails = OutboundEmail.objects.filter(template="emails/team_memo", recipients=["collections@relance.example"])
+        assert emails.count() == len(matched)
+        for record in matched:
+            assert record.run.status == RunStatus.COMPLETED
+            email = emails.get(public_id=record.run.steps.get().result["email"])
+            invoice = Invoice.objects.get(public_id=record.run.object_id)
+            assert email.created == invoice.overdue_at
+            assert f"Invoice {invoice.number} of {invoice.customer.name} is 0 days overdue" in email.text_body
+
+    def test_canceled_subscriptions_got_the_cancellation_confirmation_with_the_survey_link(self, demo):
+        canceled = Subscription.objects.filter(status=SubscriptionStatus.CANCELED).select_related("customer")
+        assert canceled.count() >= 2
+        for subscription in canceled:
+            run = Run.objects.get(automation__name="Cancellation confirmation", object_id=subscription.public_id)
+            assert run.status == RunStatus.COMPLETED
+            email = OutboundEmail.objects.get(public_id=run.steps.get().result["email"])
+            assert email.recipients == [subscription.customer.email]
+            assert email.created == subscription.canceled_at
+            assert "https://relance.example/survey" in email.text_body
+
+    def test_emails_of_the_history_were_sent_when_their_steps_ran_and_none_is_left_queued(self, demo):
+        emails = list(OutboundEmail.objects.all())
+        assert demo.emails == len(emails) >= 10
+        assert {e.status for e in emails} == {EmailStatus.SENT}
+        assert all(e.sent_at == e.created < timezone.now() for e in emails)
+        sent_by_steps = RunStep.objects.filter(action__in=["send_team_email", "send_cancellation_email"])
+        assert sorted(e.public_id for e in emails) == sorted(s.result["email"] for s in sent_by_steps)
+        assert send_due() == 0
+
+    def test_quote_reminders_wait_for_open_quotes_ran_for_the_expired_one_and_ended_with_the_others(self, demo):
+        now = timezone.now()
+        runs = list(Run.objects.filter(automation__name="Quote expiry reminder"))
+        assert len(runs) == Event.objects.filter(type=EventType.QUOTE_FINALIZED).count()
+        for run in runs:
+            quote = Quote.objects.get(public_id=run.object_id)
+            step = run.steps.get()
+            assert run.anchor_at == quote.expires_at and step.scheduled_at == quote.expires_at - timedelta(days=3)
+            if quote.status == QuoteStatus.OPEN and step.scheduled_at > now:
+                assert (run.status, step.status) == (RunStatus.ACTIVE, StepStatus.PENDING)
+            elif quote.status in (QuoteStatus.OPEN, QuoteStatus.CANCELED) and quote.cancellation_reason in (
+                "",
+                "expired",
+            ):
+                assert (run.status, step.status) == (RunStatus.COMPLETED, StepStatus.SUCCEEDED)
+                assert step.result["type"] == "quote.will_expire"
+            else:
+                reason = "quote accepted" if quote.status == QuoteStatus.ACCEPTED else "quote canceled"
+                assert (run.status, run.reason, step.status) == (RunStatus.ENDED, reason, StepStatus.CANCELED)
+        upcoming = [r for r in runs if r.status == RunStatus.ACTIVE]
+        assert len(upcoming) >= 2
+        assert Quote.objects.get(cancellation_reason="expired").public_id in {
+            r.object_id for r in runs if r.status == RunStatus.COMPLETED
+        }
+        assert not WebhookDelivery.objects.exists()  # the demo has no webhook endpoint
+
+    def test_every_event_was_handled_once_when_it_happened_and_nothing_is_left_for_the_engine(self, demo):
+        handled = dict(HandledEvent.objects.values_list("event_id", "handled_at"))
+        events = dict(Event.objects.values_list("pk", "created"))
+        assert handled == events
+        assert unhandled_event_ids() == []
+        assert dispatch_due() == 0
+
     def test_account_settings_retry_policies_and_exchange_rates_are_in_place(self, demo, settings):
         account = AccountSettings.load()
         assert account.default_currency == settings.DEFAULT_CURRENCY
@@ -351,6 +569,20 @@ class TestTheDemoDataset:
         assert names == rebuilt
 
 
+def test_the_seeds_own_events_are_not_sent_to_the_engine_workers_and_later_ones_are(
+    django_capture_on_commit_callbacks,
+):
+    """The simulation handles the seed's events itself; the tasks sent at commit would only
+    find them handled. Once the seed is done, events reach the engine as usual."""
+    with _events_already_handled(), django_capture_on_commit_callbacks(execute=True):
+        seeded = customer_create(name="Seeded Ltd", email="seeded@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        later = customer_create(name="Later Ltd", email="later@example.com")
+    handled = set(HandledEvent.objects.values_list("event__object_id", flat=True))
+    assert seeded.public_id not in handled
+    assert later.public_id in handled
+
+
 def test_the_command_refuses_to_run_with_debug_off(settings):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG"):
@@ -376,6 +608,8 @@ def test_the_command_seeds_at_a_month_end_prints_the_logins_and_changes_nothing_
     assert statuses(Subscription) == set(SubscriptionStatus.values)
     assert Invoice.objects.filter(status=InvoiceStatus.OPEN, overdue_at__isnull=False).exists()
     assert not Event.objects.filter(created__gt=timezone.now()).exists()
+    assert re.search(r"automations: +5, \d+ runs \(\d+ active, \d+ completed, \d+ ended\); \d+ emails sent\n", output)
+    assert HandledEvent.objects.count() == Event.objects.count()
     before = counts()
     by_type = dict(Event.objects.values_list("type").annotate(n=Count("id")))
 

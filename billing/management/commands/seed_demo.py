@@ -8,9 +8,10 @@ from billing.demo import format_result, seed_demo
 
 class Command(BaseCommand):
     help = (
-        "Fill the database with demo billing data, a history of the past months simulated up to now "
-        "(once; later runs change nothing), and ensure the demo logins exist. Refuses to run with DEBUG "
-        "off, since it creates logins with published passwords."
+        "Fill the database with demo billing data, a history of the past months simulated up to now, "
+        "with the reference automations running through it (once; later runs change nothing), and "
+        "ensure the demo logins exist. The history's emails are recorded as sent, not delivered. "
+        "Refuses to run with DEBUG off, since it creates logins with published passwords."
     )
 
     def add_arguments(self, parser):
