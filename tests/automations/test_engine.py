@@ -218,3 +218,26 @@ def test_only_the_first_failed_payment_of_a_subscription_invoice_starts_a_run(dj
     with django_capture_on_commit_callbacks(execute=True):
         services.invoice_attempt_payment(invoice=invoice)  # a second failure
     assert Run.objects.filter(trigger="subscription.payment_failed").count() == 1
+
+
+def test_a_waiting_retry_policy_step_leaves_a_policy_changed_by_hand_alone(django_capture_on_commit_callbacks):
+    from billing.models import RetryPolicy
+    from tests.factories import DECLINED_CARD, make_price
+
+    chosen = RetryPolicy.objects.create(name="Chosen", schedule_kind="day_offsets", day_offsets=[2, 4])
+    by_hand = RetryPolicy.objects.create(name="By hand", schedule_kind="day_offsets", day_offsets=[3, 6])
+    step = {"action": "set_retry_policy", "delay": {"amount": 0, "unit": "minutes"}, "params": {"policy": "Chosen"}}
+    automation("subscription.payment_failed", [step])
+    with django_capture_on_commit_callbacks(execute=True):
+        subscription = services.subscription_create(
+            customer=make_customer(default_payment_method=DECLINED_CARD), items=[(make_price(), 1)]
+        )
+    dispatch_due()
+    invoice = subscription.invoices.get()
+    assert invoice.retry_policy == chosen
+    services.invoice_update(invoice=invoice, retry_policy=by_hand)
+    with time_machine.travel(timezone.now() + timedelta(days=3, hours=1), tick=False):
+        jobs.run_payment_retries()
+        dispatch_due()
+    invoice.refresh_from_db()
+    assert invoice.retry_policy == by_hand

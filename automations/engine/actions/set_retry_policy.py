@@ -108,7 +108,8 @@ class SetRetryPolicy(Action):
 
     def execute(self, step) -> dict:
         """1. A paid (or otherwise closed) invoice skips the step.
-        2. Attach the policy, once (a repeat finds it attached).
+        2. Attach the policy, once: a repeat finds it attached, and a wake-up after a wait leaves
+           alone a policy someone changed by hand meanwhile.
         3. While retries remain, hold the run until a little after the next retry.
         4. Once they are exhausted (no next attempt), the run goes on."""
         invoice = run_object(step)
@@ -117,7 +118,8 @@ class SetRetryPolicy(Action):
         if invoice.status != "open":
             raise ActionSkipped(invoice_state(invoice))
         policy = self._policy(step.params)
-        if invoice.retry_policy_id != policy.pk:
+        already_waiting = bool(step.result and "waiting" in step.result)  # attached on an earlier wake-up
+        if invoice.retry_policy_id != policy.pk and not already_waiting:
             try:
                 invoice = services.invoice_update(invoice=invoice, retry_policy=policy)
             except BillingError as exc:
