@@ -4,17 +4,7 @@ Automations are made and changed through the services (and the dashboard builder
 from django.contrib import admin
 
 from automations.models import Automation, AutomationVersion, EventHandling, Run, RunStep
-
-
-class ReadOnly:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from billing.admin.base import ReadOnly
 
 
 class VersionInline(ReadOnly, admin.TabularInline):
