@@ -215,30 +215,29 @@ def invoice_mark_paid(*, invoice: Invoice, paid_out_of_band: bool = True) -> Inv
     return invoice
 
 
-def invoice_void(*, invoice: Invoice) -> Invoice:
-    """open/uncollectible → void (`invoice.voided`)."""
+def _close(invoice: Invoice, target: str, stamp: str, event_type: str) -> Invoice:
+    """Move an invoice to a closing status, stamp the time, stop its retries, record the event."""
     with transaction.atomic():
         invoice = lock(invoice)
-        check_transition(invoice, InvoiceStatus.VOID)
-        invoice.status = InvoiceStatus.VOID
-        invoice.voided_at = clock.now(customer=invoice.customer)
+        check_transition(invoice, target)
+        invoice.status = target
+        setattr(invoice, stamp, clock.now(customer=invoice.customer))
         invoice.next_payment_attempt = None
-        invoice.save(update_fields=["status", "voided_at", "next_payment_attempt", "updated"])
-        record_event(type=EventType.INVOICE_VOIDED, obj=invoice)
+        invoice.save(update_fields=["status", stamp, "next_payment_attempt", "updated"])
+        record_event(type=event_type, obj=invoice)
     return invoice
+
+
+def invoice_void(*, invoice: Invoice) -> Invoice:
+    """open/uncollectible → void (`invoice.voided`)."""
+    return _close(invoice, InvoiceStatus.VOID, "voided_at", EventType.INVOICE_VOIDED)
 
 
 def invoice_mark_uncollectible(*, invoice: Invoice) -> Invoice:
     """open → uncollectible (`invoice.marked_uncollectible`): bad debt, no more retries."""
-    with transaction.atomic():
-        invoice = lock(invoice)
-        check_transition(invoice, InvoiceStatus.UNCOLLECTIBLE)
-        invoice.status = InvoiceStatus.UNCOLLECTIBLE
-        invoice.marked_uncollectible_at = clock.now(customer=invoice.customer)
-        invoice.next_payment_attempt = None
-        invoice.save(update_fields=["status", "marked_uncollectible_at", "next_payment_attempt", "updated"])
-        record_event(type=EventType.INVOICE_MARKED_UNCOLLECTIBLE, obj=invoice)
-    return invoice
+    return _close(
+        invoice, InvoiceStatus.UNCOLLECTIBLE, "marked_uncollectible_at", EventType.INVOICE_MARKED_UNCOLLECTIBLE
+    )
 
 
 def invoice_mark_overdue(*, invoice: Invoice) -> Invoice:
