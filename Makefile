@@ -6,6 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
 
 # A Python >= 3.12: $PYTHON if given, else the first suitable one on PATH or in pyenv.
 PYTHON_CANDIDATES := $(PYTHON) python3.13 python3.12 python3 $(wildcard $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3)
@@ -34,18 +35,24 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet ".[dev]"
 	@touch $(STAMP)
 
-setup: $(STAMP)
+# SortableJS, served as a static file: installed from the npm registry with its lock file.
+$(NPM_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "Relance needs npm (Node.js) to install SortableJS from the npm registry."; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $(NPM_STAMP)
 
-migrate: $(STAMP)
+setup: $(STAMP) $(NPM_STAMP)
+
+migrate: setup
 	DEBUG=1 $(PY) manage.py migrate --noinput
 
-run: $(STAMP)
+run: setup
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py register_schedules
 	DEBUG=1 $(PY) manage.py seed_demo
 	DEBUG=1 $(PY) -m config.devserver
 
-test: $(STAMP)
+test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -57,4 +64,4 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules db.sqlite3 db.sqlite3-wal db.sqlite3-shm staticfiles .pytest_cache .ruff_cache

@@ -4,7 +4,6 @@ from billing import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("automations/", views.automations, name="automations"),
     path("customers/", views.customer_list, name="customers"),
     path("customers/<str:public_id>/", views.customer_detail, name="customer_detail"),
     path("invoices/", views.invoice_list, name="invoices"),

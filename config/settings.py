@@ -138,7 +138,8 @@ USE_TZ = True
 # --- Static ---------------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# SortableJS comes from npm (`make` runs `npm ci`); it is served from node_modules, never committed.
+STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/sortablejs", BASE_DIR / "node_modules" / "sortablejs")]
 
 # --- Email ---------------------------------------------------------------------------------
 # Django 6.1 mailers. EMAIL_BACKEND (the environment variable) picks the backend: SMTP in

@@ -1,0 +1,17 @@
+"""The automations dashboard: list and priority, builder, detail with runs and their timelines."""
+
+from django.urls import path
+
+from automations import views
+
+urlpatterns = [
+    path("", views.automation_list, name="automations"),
+    path("new/", views.automation_new, name="automation_new"),
+    path("reorder/", views.automation_reorder, name="automation_reorder"),
+    path("<str:public_id>/", views.automation_detail, name="automation_detail"),
+    path("<str:public_id>/edit/", views.automation_edit, name="automation_edit"),
+    path("<str:public_id>/toggle/", views.automation_toggle, name="automation_toggle"),
+    path("<str:public_id>/move/", views.automation_move, name="automation_move"),
+    path("<str:public_id>/runs/<str:run_id>/", views.run_detail, name="run_detail"),
+    path("<str:public_id>/runs/<str:run_id>/cancel/", views.run_cancel, name="run_cancel"),
+]
