@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.HtmxLoginRedirectMiddleware",
+    "config.middleware.MethodNotAllowedMessageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -6,6 +6,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from billing.permissions import EDITORS, VIEWERS
+from tests.browser.screens import CHROMIUM
 
 
 def pytest_runtest_setup(item):
@@ -14,6 +15,10 @@ def pytest_runtest_setup(item):
         if os.environ.get("CI"):
             pytest.fail("This test needs PostgreSQL: CI must run with DATABASE_URL=postgres://…")
         pytest.skip("needs PostgreSQL (row locks, concurrency): run with DATABASE_URL=postgres://…")
+    if item.get_closest_marker("browser") and not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"This test needs Debian's Chromium at {CHROMIUM}: CI installs the chromium package.")
+        pytest.skip(f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +32,8 @@ def _clear_cache():
 def _user(username: str, group: str | None) -> User:
     user = User.objects.create_user(username=username, password="pw-" + username, email=f"{username}@team.example")
     if group:
-        user.groups.add(Group.objects.get(name=group))
+        # get_or_create: transactional tests (live_server) flush the groups the migration made.
+        user.groups.add(Group.objects.get_or_create(name=group)[0])
     return user
 
 
