@@ -6,8 +6,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import DomainNameValidator
 
 from billing import selectors
-from billing.models import AccountSettings, InvoiceStatus, QuoteStatus, SubscriptionStatus
+from billing.models import AccountSettings, InvoiceStatus, QuoteStatus, RetryPolicy, SubscriptionStatus
 from billing.models.retries import MAX_RETRIES, MAX_RETRY_DAYS
+from billing.services.settings import clean_currency_code, clean_rate_value
 
 _ANY = [("", "Any status")]
 
@@ -66,7 +67,9 @@ class DayOffsetsField(CommaSeparatedField):
         days = []
         for part in _split(super().to_python(value)):
             if not (part.isascii() and part.isdigit()):
-                raise ValidationError(f"“{part}” is not a whole number of days. Enter days like 1, 3, 7.")
+                raise ValidationError(f"“{part[:20]}” is not a whole number of days. Enter days like 1, 3, 7.")
+            if len(part) > 3:  # int() refuses very long digit strings, and no retry is that far
+                raise ValidationError(f"“{part[:20]}” is too many days: each day is from 1 to {MAX_RETRY_DAYS}.")
             days.append(int(part))
         return days
 
@@ -134,3 +137,83 @@ class AccountSettingsForm(forms.ModelForm):
             if not errors.error_dict:
                 return
         super()._update_errors(errors)
+
+
+# --- Settings: retry policies and exchange rates ---------------------------------------------
+
+
+class RetryPolicyForm(forms.ModelForm):
+    """A named retry policy; billing.services.settings checks and saves it."""
+
+    day_offsets = DayOffsetsField(
+        required=False,
+        label="Retry days",
+        help_text="Days after the first failure, comma-separated, e.g. 1, 3, 5, 7 (for the 'chosen days' schedule).",
+    )
+
+    class Meta:
+        model = RetryPolicy
+        fields = ["name", "schedule_kind", "max_retries", "within_days", "day_offsets", "end_behavior"]
+        labels = {
+            "schedule_kind": "Retry schedule",
+            "max_retries": "Number of retries",
+            "within_days": "Within (days)",
+            "end_behavior": "After the last retry fails",
+        }
+        help_texts = {"name": "Automations choose the policy by this name, e.g. “Annual plans”."}
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["max_retries"].widget.attrs.update(min=0, max=MAX_RETRIES)
+        self.fields["within_days"].widget.attrs.update(min=1, max=MAX_RETRY_DAYS)
+
+    def validate_unique(self):
+        pass  # the service checks the name, case-insensitively
+
+    def _update_errors(self, errors):
+        # As in AccountSettingsForm: a field the form could not parse keeps its own message.
+        if hasattr(errors, "error_dict"):
+            for name in [name for name in errors.error_dict if name in self._errors]:
+                del errors.error_dict[name]
+            if not errors.error_dict:
+                return
+        super()._update_errors(errors)
+
+    def schedule(self) -> dict:
+        """The cleaned schedule fields, as the services take them (after is_valid())."""
+        return {name: self.cleaned_data[name] for name in self.Meta.fields if name != "name"}
+
+
+class ExchangeRateForm(forms.Form):
+    """One currency's rate against the base currency; the service checks the code and bounds."""
+
+    currency = forms.CharField(
+        label="Currency",
+        max_length=3,
+        help_text="Three-letter code, e.g. USD.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "list": "currency-codes", "size": 4}),
+    )
+    value = forms.DecimalField(
+        label="Rate",
+        max_digits=13,
+        decimal_places=6,
+        help_text="Units of this currency for 1 unit of the base currency, e.g. 1.08.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def clean_currency(self) -> str:
+        try:
+            return clean_currency_code(self.cleaned_data["currency"])
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["currency"]) from None
+
+    def clean_value(self):
+        try:
+            return clean_rate_value(self.cleaned_data["value"])
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["value"]) from None
