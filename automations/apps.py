@@ -7,3 +7,8 @@ class AutomationsConfig(AppConfig):
 
     def ready(self) -> None:
         from automations import receivers  # noqa: F401  (billing events → the engine)
+        from automations.views.object_panels import object_panel
+        from billing.views.common import register_detail_panel
+
+        # Billing detail pages show the runs on the object and each event's matching record.
+        register_detail_panel(object_panel)
