@@ -3,11 +3,10 @@
 from billing.views.account import account_settings
 from billing.views.details import customer_detail, invoice_detail, quote_detail, subscription_detail
 from billing.views.lists import customer_list, invoice_list, quote_list, subscription_list
-from billing.views.pages import automations, home
+from billing.views.pages import home
 
 __all__ = [
     "account_settings",
-    "automations",
     "customer_detail",
     "customer_list",
     "home",

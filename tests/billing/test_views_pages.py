@@ -1,4 +1,4 @@
-"""The base page, the overview and the automations placeholder."""
+"""The base page and the overview."""
 
 from datetime import timedelta
 
@@ -89,9 +89,14 @@ def test_the_overview_links_to_the_filtered_lists(viewer_client):
     assert "What is Relance?" in text
 
 
-def test_the_automations_page_says_the_builder_is_not_available_yet(viewer_client):
-    response = viewer_client.get(reverse("automations"))
-    assert response.status_code == 200
-    assert "The automation builder is not available yet." in response.text
-    for word in ["Trigger", "Filters", "Steps with delays", "Priority"]:
-        assert word in response.text
+def test_the_base_page_loads_the_relance_script_after_htmx_with_the_n_shortcut_for_editors_only(client, editor, viewer):
+    client.force_login(editor)
+    editor_text = client.get(reverse("home")).text
+    htmx_at = editor_text.index("/static/django_htmx/htmx-2.min.js")
+    assert htmx_at < editor_text.index("/static/vendor/sortablejs/Sortable.min.js")
+    new_url = reverse("automation_new")
+    assert f'<script src="/static/js/relance.js" defer data-new-automation-url="{new_url}"></script>' in editor_text
+    client.force_login(viewer)
+    viewer_text = client.get(reverse("home")).text
+    assert '<script src="/static/js/relance.js" defer></script>' in viewer_text
+    assert "data-new-automation-url" not in viewer_text

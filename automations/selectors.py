@@ -1,0 +1,350 @@
+"""Reads for the automations dashboard: the list by trigger, an automation's versions and runs,
+and a run's timeline. Every read has a fixed number of queries, whatever the number of rows."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Count, Q, QuerySet
+from django.urls import reverse
+
+from automations.engine.actions import ACTIONS
+from automations.engine.filters import FILTERS
+from automations.engine.triggers import TRIGGERS, Trigger
+from automations.models import Automation, AutomationVersion, Run, RunStatus, RunStep, StepStatus
+from automations.services.accounts import default_currency
+from automations.services.summary import ANCHOR_NAMES, summarize
+from billing.models import Product
+
+VERSIONS_SHOWN = 20
+RUN_STATUSES = [("active", "In progress"), *((s.value, s.label) for s in RunStatus if s != RunStatus.ACTIVE)]
+OBJECT_URLS = {"invoice": "invoice_detail", "quote": "quote_detail", "subscription": "subscription_detail"}
+UNFINISHED = (StepStatus.PENDING, StepStatus.RUNNING)
+SINGULAR = {"minutes": "minute", "hours": "hour", "days": "day"}
+
+
+def trigger_slug(key: str) -> str:
+    """The trigger key as an HTML id part: "invoice.overdue" → "invoice-overdue"."""
+    return key.replace(".", "-")
+
+
+# --- The list, grouped by trigger -------------------------------------------------------------
+
+
+@dataclass
+class AutomationRow:
+    automation: Automation
+    conditions: str
+    active_runs: int = 0
+    completed_runs: int = 0
+    is_first: bool = False
+    is_last: bool = False
+
+
+@dataclass
+class TriggerGroup:
+    trigger: Trigger
+    rows: list[AutomationRow] = field(default_factory=list)
+
+    @property
+    def slug(self) -> str:
+        return trigger_slug(self.trigger.key)
+
+
+def _conditions_text(filters: list, products: dict[str, str], currency: str) -> str:
+    """The filters in words, from names read once for the whole list (describe() reads the database)."""
+    parts = []
+    for item in filters:
+        key, params = item.get("type"), item.get("params") or {}
+        flt = FILTERS.get(key)
+        if flt is None:
+            continue
+        if key == "product":
+            names = sorted(products.get(i, i) for i in params.get("products", []))
+            parts.append("containing " + " or ".join(names))
+        elif key == "invoice_amount":
+            low, high = params.get("min"), params.get("max")
+            if low and high:
+                parts.append(f"invoice amount from {low} to {high} {currency}")
+            elif low:
+                parts.append(f"invoice amount at least {low} {currency}")
+            else:
+                parts.append(f"invoice amount at most {high} {currency}")
+        else:
+            try:
+                parts.append(flt.describe(params))
+            except (KeyError, TypeError, ValueError):
+                parts.append(flt.label)
+    return "; ".join(parts) if parts else "All"
+
+
+def run_counts(automation_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Runs in progress and completed runs of each automation, in one aggregate query."""
+    rows = (
+        Run.objects.filter(automation_id__in=automation_ids)
+        .values("automation_id")
+        .annotate(
+            active=Count("id", filter=Q(status=RunStatus.ACTIVE)),
+            completed=Count("id", filter=Q(status=RunStatus.COMPLETED)),
+        )
+        .order_by()
+    )
+    return {row["automation_id"]: (row["active"], row["completed"]) for row in rows}
+
+
+def automation_groups(trigger: str | None = None) -> list[TriggerGroup]:
+    """Every trigger (or just `trigger`) in display order, each with its non-archived automations
+    in priority order, their conditions in words and their run counts. Four queries at most."""
+    automations = Automation.objects.filter(archived_at__isnull=True).select_related("current_version", "updated_by")
+    if trigger is not None:
+        automations = automations.filter(trigger=trigger)
+    automations = list(automations.order_by("priority", "id"))
+    product_ids = {
+        product_id
+        for a in automations
+        if a.current_version
+        for f in a.current_version.filters
+        if f.get("type") == "product"
+        for product_id in f.get("params", {}).get("products", [])
+    }
+    products = dict(Product.objects.filter(public_id__in=product_ids).values_list("public_id", "name"))
+    needs_currency = any(
+        f.get("type") == "invoice_amount" for a in automations if a.current_version for f in a.current_version.filters
+    )
+    currency = default_currency() if needs_currency else ""
+    counts = run_counts([a.pk for a in automations]) if automations else {}
+    keys = [trigger] if trigger is not None else list(TRIGGERS)
+    groups = {key: TriggerGroup(TRIGGERS[key]) for key in keys}
+    for automation in automations:
+        filters = automation.current_version.filters if automation.current_version else []
+        active, completed = counts.get(automation.pk, (0, 0))
+        groups[automation.trigger].rows.append(
+            AutomationRow(automation, _conditions_text(filters, products, currency), active, completed)
+        )
+    for group in groups.values():
+        if group.rows:
+            group.rows[0].is_first = True
+            group.rows[-1].is_last = True
+    return list(groups.values())
+
+
+def priority_order(trigger: str) -> list[str]:
+    """The public ids of a trigger's non-archived automations, first checked first."""
+    return list(
+        Automation.objects.filter(trigger=trigger, archived_at__isnull=True)
+        .order_by("priority", "id")
+        .values_list("public_id", flat=True)
+    )
+
+
+def active_run_count(automation: Automation) -> int:
+    return Run.objects.filter(automation=automation, status=RunStatus.ACTIVE).count()
+
+
+# --- An automation: definition, versions, runs ------------------------------------------------
+
+
+def automation_detail(public_id: str) -> Automation:
+    """The automation (archived ones too: their history stays readable); raises DoesNotExist."""
+    return Automation.objects.select_related("current_version", "created_by", "updated_by").get(public_id=public_id)
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: AutomationVersion
+    summary: str
+    runs: int
+    is_current: bool
+
+
+def automation_versions(automation: Automation) -> tuple[list[VersionRow], int]:
+    """The newest versions (with their summary and number of runs) and how many there are in all."""
+    total = automation.versions.count()
+    versions = (automation.versions.select_related("created_by").annotate(run_count=Count("runs")).order_by("-number"))[
+        :VERSIONS_SHOWN
+    ]
+    rows = [
+        VersionRow(
+            version=v,
+            summary=summarize(trigger=automation.trigger, filters=v.filters, steps=v.steps),
+            runs=v.run_count,
+            is_current=v.pk == automation.current_version_id,
+        )
+        for v in versions
+    ]
+    return rows, total
+
+
+def automation_runs(automation: Automation, status: str = "") -> QuerySet[Run]:
+    runs = Run.objects.filter(automation=automation).select_related("version").order_by("-started_at", "-id")
+    if status:
+        runs = runs.filter(status=status)
+    return runs
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run: Run
+    object_url: str
+    next_step: RunStep | None
+    last_step: RunStep | None
+
+    @property
+    def next_step_label(self) -> str:
+        return step_label(self.next_step) if self.next_step else ""
+
+
+def run_rows(runs: list[Run]) -> list[RunRow]:
+    """The runs of a page with, for each, its current or next step (one query for the whole page)."""
+    steps: dict[int, list[RunStep]] = {}
+    for step in RunStep.objects.filter(run_id__in=[r.pk for r in runs]).order_by("run_id", "position"):
+        steps.setdefault(step.run_id, []).append(step)
+    rows = []
+    for run in runs:
+        own = steps.get(run.pk, [])
+        unfinished = [s for s in own if s.status in UNFINISHED]
+        done = [s for s in own if s.executed_at]
+        rows.append(
+            RunRow(
+                run=run,
+                object_url=reverse(OBJECT_URLS[run.object_type], args=[run.object_id])
+                if run.object_type in OBJECT_URLS
+                else "",
+                next_step=unfinished[0] if run.status == RunStatus.ACTIVE and unfinished else None,
+                last_step=done[-1] if done else None,
+            )
+        )
+    return rows
+
+
+# --- A run's timeline -------------------------------------------------------------------------
+
+
+def step_label(step: RunStep) -> str:
+    action = ACTIONS.get(step.action)
+    return action.label if action else step.action
+
+
+def _amount(delay: dict) -> str:
+    amount, unit = delay.get("amount", 0), delay.get("unit", "")
+    return f"{amount} {SINGULAR.get(unit, unit) if amount == 1 else unit}"
+
+
+def delay_words(trigger: Trigger, delay: dict, position: int) -> str:
+    """The step's delay as defined: "3 days after the previous step", "2 days before the due date"."""
+    if not isinstance(delay, dict):
+        return ""
+    if trigger.is_anchored:
+        anchor = ANCHOR_NAMES.get(trigger.anchor_field, "the date")
+        if not delay.get("amount"):
+            return f"on {anchor}"
+        return f"{_amount(delay)} {delay.get('direction', 'after')} {anchor}"
+    after = "the trigger" if position == 1 else "the previous step"
+    if not delay.get("amount"):
+        return f"right after {after}"
+    return f"{_amount(delay)} after {after}"
+
+
+@dataclass
+class TimelineStep:
+    step: RunStep
+    label: str
+    description: str
+    delay: str
+    is_next: bool = False
+    waiting: str = ""  # the reason a step holds the run (a retry policy in progress)
+    provisional: bool = False  # its time depends on an earlier step that has not finished
+
+    @property
+    def result_items(self) -> list[tuple[str, str]]:
+        result = self.step.result
+        if not isinstance(result, dict):
+            return []
+        return [(str(k), str(v)) for k, v in result.items() if k != "waiting"]
+
+
+@dataclass
+class Timeline:
+    run: Run
+    trigger: Trigger | None
+    steps: list[TimelineStep]
+    next_step: TimelineStep | None
+    object_url: str
+
+    @property
+    def next_time(self) -> datetime | None:
+        return self.next_step.step.scheduled_at if self.next_step else None
+
+
+def _describe_action(step: RunStep) -> str:
+    action = ACTIONS.get(step.action)
+    if action is None:
+        return ""
+    try:
+        return action.describe(step.params if isinstance(step.params, dict) else {})
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return ""
+
+
+def run_timeline(automation: Automation, run_id: str) -> Timeline:
+    """The run of this automation with its steps in order; raises Run.DoesNotExist.
+
+    For trigger-relative runs, a pending step after an unfinished one has only a provisional time
+    (the engine times it from the end of the previous step), so it is flagged `provisional`.
+    """
+    run = Run.objects.select_related("event", "version", "automation").get(automation=automation, public_id=run_id)
+    trigger = TRIGGERS.get(run.trigger)
+    rows, blocked = [], False
+    for step in run.steps.order_by("position"):
+        row = TimelineStep(
+            step=step,
+            label=step_label(step),
+            description=_describe_action(step),
+            delay=delay_words(trigger, step.delay, step.position) if trigger else "",
+        )
+        if step.status in UNFINISHED:
+            if isinstance(step.result, dict) and step.result.get("waiting"):
+                row.waiting = str(step.result["waiting"])
+            row.provisional = blocked and trigger is not None and not trigger.is_anchored
+            blocked = True
+        rows.append(row)
+    next_step = None
+    if run.status == RunStatus.ACTIVE:
+        next_step = next((r for r in rows if r.step.status in UNFINISHED), None)
+        if next_step:
+            next_step.is_next = True
+    object_url = reverse(OBJECT_URLS[run.object_type], args=[run.object_id]) if run.object_type in OBJECT_URLS else ""
+    return Timeline(run=run, trigger=trigger, steps=rows, next_step=next_step, object_url=object_url)
+
+
+@dataclass(frozen=True)
+class DefinitionRows:
+    filters: list[tuple[str, str]]  # (condition label, in words)
+    steps: list[tuple[int, str, str, str]]  # (position, action label, in words, delay in words)
+
+
+def definition_rows(automation: Automation) -> DefinitionRows:
+    """The current version's conditions and steps, one row each, for the detail page."""
+    version = automation.current_version
+    if version is None:
+        return DefinitionRows([], [])
+    trigger = TRIGGERS.get(automation.trigger)
+    filters = []
+    for item in version.filters:
+        flt = FILTERS.get(item.get("type"))
+        if flt is None:
+            continue
+        try:
+            words = flt.describe(item.get("params") or {})
+        except (KeyError, TypeError, ValueError, AttributeError):
+            words = ""
+        filters.append((flt.label, words))
+    steps = []
+    for position, item in enumerate(version.steps, start=1):
+        action = ACTIONS.get(item.get("action"))
+        try:
+            words = action.describe(item.get("params") or {}) if action else ""
+        except (KeyError, TypeError, ValueError, AttributeError):
+            words = ""
+        delay = delay_words(trigger, item.get("delay"), position) if trigger else ""
+        steps.append((position, action.label if action else str(item.get("action")), words, delay))
+    return DefinitionRows(filters, steps)
