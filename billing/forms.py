@@ -1,4 +1,4 @@
-"""Forms for the dashboard: list filters and the account settings."""
+"""Forms for the dashboard: list filters, the account settings, and the transitions that take input."""
 
 from django import forms
 from django.conf import settings
@@ -6,7 +6,14 @@ from django.core.exceptions import ValidationError
 from django.core.validators import DomainNameValidator
 
 from billing import selectors
-from billing.models import AccountSettings, InvoiceStatus, QuoteStatus, RetryPolicy, SubscriptionStatus
+from billing.models import (
+    AccountSettings,
+    InvoiceStatus,
+    PauseBehavior,
+    QuoteStatus,
+    RetryPolicy,
+    SubscriptionStatus,
+)
 from billing.models.retries import MAX_RETRIES, MAX_RETRY_DAYS
 from billing.services.settings import clean_currency_code, clean_rate_value
 
@@ -217,3 +224,78 @@ class ExchangeRateForm(forms.Form):
             return clean_rate_value(self.cleaned_data["value"])
         except ValidationError as exc:
             raise ValidationError(exc.message_dict["value"]) from None
+
+
+# --- Transitions that take input (billing.views.controls) ----------------------------------------
+
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+
+
+class MomentField(forms.DateTimeField):
+    """A date and time from a `datetime-local` input (a bare date means midnight), in the
+    current time zone, within years a billing date can sensibly have."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is not None and not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+            raise ValidationError(f"Enter a date between {EARLIEST_YEAR} and {LATEST_YEAR}.", code="out_of_range")
+        return moment
+
+
+class TransitionForm(forms.Form):
+    """A form of a transition: its cleaned data become the service's keyword arguments."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def service_kwargs(self) -> dict:
+        return dict(self.cleaned_data)
+
+
+class InvoiceDueDateForm(TransitionForm):
+    due_date = MomentField(label="Due date", help_text="A date in the past is allowed: the invoice becomes overdue.")
+
+    def __init__(self, *args, obj=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if obj is not None and obj.due_date and not self.is_bound:
+            self.initial["due_date"] = obj.due_date
+
+
+class ScheduleCancellationForm(TransitionForm):
+    PERIOD_END, ON_DATE = "period_end", "date"
+
+    when = forms.ChoiceField(
+        label="Cancel",
+        choices=[(PERIOD_END, "At the end of the current period"), (ON_DATE, "On a date")],
+        widget=forms.RadioSelect,
+        initial=PERIOD_END,
+    )
+    cancel_at = MomentField(label="Cancellation date", required=False, help_text="Only with “On a date”.")
+
+    def __init__(self, *args, obj=None, **kwargs):
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("when") == self.ON_DATE and not data.get("cancel_at") and "cancel_at" not in self.errors:
+            self.add_error("cancel_at", "Choose the cancellation date.")
+        return data
+
+    def service_kwargs(self) -> dict:
+        if self.cleaned_data["when"] == self.PERIOD_END:
+            return {"at_period_end": True}
+        return {"at": self.cleaned_data["cancel_at"]}
+
+
+class PauseCollectionForm(TransitionForm):
+    behavior = forms.ChoiceField(
+        label="Invoices during the pause", choices=PauseBehavior.choices, initial=PauseBehavior.KEEP_AS_DRAFT
+    )
+    starts_at = MomentField(label="Pause starts", required=False, help_text="Leave empty to pause now.")
+    resumes_at = MomentField(label="Resumes on", required=False, help_text="Leave empty to pause until resumed.")
+
+    def __init__(self, *args, obj=None, **kwargs):
+        super().__init__(*args, **kwargs)
