@@ -429,7 +429,7 @@ def sort_errors(errors: dict[str, str], draft: Draft) -> SortedErrors:
     out = SortedErrors()
     for key, message in errors.items():
         parts = key.split(".")
-        if key in ("name", "trigger"):
+        if key in ("name", "trigger", "filters", "steps"):
             out.fields[key] = message
         elif parts[0] in ("filters", "steps") and len(parts) >= 2 and parts[1].isascii() and parts[1].isdigit():
             index = int(parts[1])

@@ -1,11 +1,328 @@
-"""The builder: create and edit an automation on one page (being built)."""
+"""The builder: create and edit an automation on one page.
 
-from django.http import Http404
+One <form>: every builder control (add or remove a condition or a step, move a step, change the
+trigger or an action) posts the whole form with a `builder_action` and gets the form back, as
+the "builder" fragment for htmx or as the whole page without JavaScript. Only "Save automation"
+(`builder_action=save`, or no builder_action at all) saves. A save that fails answers 400 with
+the form and its problems inline; builder actions answer 200.
+"""
+
+from dataclasses import dataclass, field
+
+from django.contrib import messages
+from django.db.models import Case, Q, When
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
+
+from automations import forms
+from automations.engine.actions import ACTIONS
+from automations.engine.actions.send_team_email import PLACEHOLDERS, team_members
+from automations.engine.filters import FILTERS
+from automations.engine.triggers import TRIGGERS
+from automations.models import Automation, Run, RunStatus
+from automations.services.accounts import default_currency
+from automations.services.definitions import (
+    MAX_STEPS,
+    NAME_MAX_LENGTH,
+    DefinitionError,
+    automation_create,
+    automation_update,
+    runs_on_old_versions,
+    validate_definition,
+)
+from automations.services.summary import summarize
+from billing.errors import BillingError
+from billing.models import Product, RetryPolicy
+from billing.models.retries import EndBehavior, ScheduleKind
+from billing.permissions import editor_required
+from billing.views.common import HtmxHttpRequest, wants_fragment
+
+PRODUCTS_SHOWN = 200
+SAVE, REFRESH = "save", "refresh"
+INCOMPLETE = "Complete the steps to see a summary."
 
 
-def automation_new(request):
-    raise Http404("The builder is being built.")
+@dataclass
+class Summary:
+    text: str
+    partial: bool = False  # some conditions or steps have problems and are left out
 
 
-def automation_edit(request, public_id):
-    raise Http404("The builder is being built.")
+@dataclass
+class Page:
+    """Everything the template needs besides the draft."""
+
+    draft: forms.Draft
+    automation: Automation | None = None
+    errors: forms.SortedErrors = field(default_factory=forms.SortedErrors)
+    show_errors: bool = False
+    save_failed: bool = False
+
+
+def _plural(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else (plural or singular + 's')}"
+
+
+def _summary(draft: forms.Draft) -> Summary:
+    """The plain-language summary of what validates so far.
+
+    1. Validate the whole definition: if it is valid, summarize it.
+    2. Otherwise leave out the conditions and steps with problems and validate again (twice at
+       most: dropping a step can put the next one out of time order).
+    3. With no valid step left, ask for the steps."""
+    if draft.trigger_obj is None:
+        return Summary("Choose a trigger to see a summary.")
+    definition = forms.to_definition(draft)
+    filters, steps, partial = definition["filters"], definition["steps"], False
+    for _ in range(3):
+        try:
+            clean = validate_definition(trigger=draft.trigger, filters=filters, steps=steps)
+        except DefinitionError as exc:
+            bad = {tuple(key.split(".")[:2]) for key in exc.errors}
+            if ("trigger",) in bad or ("steps",) in bad and not steps:
+                break
+            filters = [f for i, f in enumerate(filters) if ("filters", str(i)) not in bad]
+            steps = [s for i, s in enumerate(steps) if ("steps", str(i)) not in bad]
+            partial = True
+            if not steps:
+                break
+        else:
+            return Summary(summarize(trigger=clean.trigger, filters=clean.filters, steps=clean.steps), partial)
+    return Summary(INCOMPLETE, partial)
+
+
+def _trigger_rows(draft: forms.Draft) -> list[dict]:
+    return [
+        {"trigger": t, "id": "trigger-" + t.key.replace(".", "-"), "checked": t.key == draft.trigger}
+        for t in TRIGGERS.values()
+    ]
+
+
+def _filter_rows(page: Page) -> list[dict]:
+    rows = []
+    for index, row in enumerate(page.draft.filters):
+        flt = FILTERS.get(row.type)
+        rows.append(
+            {
+                "index": index,
+                "number": index + 1,
+                "row": row,
+                "label": flt.label if flt else "Unknown condition",
+                "errors": page.errors.filters.get(index, {}) if page.show_errors else {},
+                "prefix": f"filter-{index}-",
+                "focus": page.draft.focus == f"filter-{index}-first",
+            }
+        )
+    return rows
+
+
+def _step_rows(page: Page) -> list[dict]:
+    rows, count = [], len(page.draft.steps)
+    for index, row in enumerate(page.draft.steps):
+        rows.append(
+            {
+                "index": index,
+                "number": index + 1,
+                "row": row,
+                "action": ACTIONS.get(row.action),
+                "errors": page.errors.steps.get(index, {}) if page.show_errors else {},
+                "prefix": f"step-{index}-",
+                "first": index == 0,
+                "last": index == count - 1,
+            }
+        )
+    return rows
+
+
+def _products(draft: forms.Draft) -> tuple[list[Product], bool]:
+    """The chosen products and the first active ones by name, PRODUCTS_SHOWN at most besides the
+    chosen ones (one query), and whether some active products were left out."""
+    chosen = {p for row in draft.filters if row.type == "product" for p in row.params.get("products", [])}
+    limit = PRODUCTS_SHOWN + len(chosen)
+    rows = list(
+        Product.objects.filter(Q(active=True) | Q(public_id__in=chosen)).order_by(
+            Case(When(public_id__in=chosen, then=0), default=1), "name", "id"
+        )[: limit + 1]
+    )
+    return sorted(rows[:limit], key=lambda p: (p.name, p.pk)), len(rows) > limit
+
+
+def _context(request, page: Page) -> dict:
+    draft = page.draft
+    trigger = draft.trigger_obj
+    used = {row.type for row in draft.filters}
+    kinds = {row.action for row in draft.steps}
+    context = {
+        "page": page,
+        "draft": draft,
+        "automation": page.automation,
+        "trigger": trigger,
+        "anchor": forms.anchor_name(trigger) if trigger and trigger.is_anchored else "",
+        "trigger_rows": _trigger_rows(draft),
+        "filter_rows": _filter_rows(page),
+        "step_rows": _step_rows(page),
+        "filter_choices": [
+            f for f in FILTERS.values() if trigger and trigger.key in f.allowed_triggers and f.key not in used
+        ],
+        "action_choices": [a for a in ACTIONS.values() if trigger and trigger.key in a.allowed_triggers],
+        "units": ["hours", "days"] if trigger and trigger.is_anchored else ["minutes", "hours", "days"],
+        "max_steps": MAX_STEPS,
+        "errors": page.errors if page.show_errors else forms.SortedErrors(),
+        "summary": _summary(draft),
+        "form_url": reverse("automation_edit", args=[page.automation.public_id])
+        if page.automation
+        else reverse("automation_new"),
+        "currency": default_currency() if "invoice_amount" in used else "",
+        "placeholders": ["{" + p + "}" for p in PLACEHOLDERS],
+    }
+    if "product" in used:
+        context["products"], context["more_products"] = _products(draft)
+    if "set_retry_policy" in kinds:
+        context["retry_policies"] = list(RetryPolicy.objects.values_list("name", flat=True))
+        context["schedule_kinds"] = ScheduleKind.choices
+        context["end_behaviors"] = EndBehavior.choices
+    if "send_team_email" in kinds:
+        context["team_emails"] = list(team_members().values_list("email", flat=True)[:100])
+    if page.automation is not None:
+        version = page.automation.current_version
+        context["version_number"] = version.number if version else 0
+        context["active_runs"] = Run.objects.filter(automation=page.automation, status=RunStatus.ACTIVE).count()
+    return context
+
+
+def _render(request: HtmxHttpRequest, page: Page, *, status: int = 200) -> HttpResponse:
+    template = "automations/builder.html"
+    if wants_fragment(request):
+        template += "#builder"
+    response = render(request, template, _context(request, page), status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _validate(draft: forms.Draft) -> dict[str, str]:
+    """The problems a save would report, without saving."""
+    definition = forms.to_definition(draft)
+    errors: dict[str, str] = {}
+    name = draft.name.strip()
+    if not name:
+        errors["name"] = "Enter a name."
+    elif len(name) > NAME_MAX_LENGTH:
+        errors["name"] = f"A name can be at most {NAME_MAX_LENGTH} characters."
+    try:
+        validate_definition(**definition)
+    except DefinitionError as exc:
+        errors |= exc.errors
+    return errors
+
+
+def _save(request, draft: forms.Draft, automation: Automation | None) -> Automation:
+    definition = forms.to_definition(draft)
+    if automation is None:
+        return automation_create(name=draft.name, user=request.user, **definition)
+    return automation_update(automation=automation, name=draft.name, user=request.user, **definition)
+
+
+def _saved_message(automation: Automation, before_version: int | None) -> str:
+    version = automation.current_version
+    if before_version is None:
+        trigger = TRIGGERS[automation.trigger]
+        return f"Created “{automation.name}”. It is checked after the other automations of '{trigger.label}'."
+    if version.number == before_version:
+        return (
+            f"Saved “{automation.name}”. The conditions and steps did not change: it stays at version {version.number}."
+        )
+    text = f"Saved version {version.number}."
+    if old := runs_on_old_versions(automation):
+        on_previous = Run.objects.filter(
+            automation=automation, status=RunStatus.ACTIVE, version__number=before_version
+        ).count()
+        which = f"version {before_version}" if on_previous == old else "the versions they started with"
+        text += f" {_plural(old, 'run')} in progress {'keeps' if old == 1 else 'keep'} {which}."
+    return text
+
+
+def _builder(request: HtmxHttpRequest, automation: Automation | None) -> HttpResponse:
+    """The builder's GET and POST for a new automation (automation=None) or an existing one.
+
+    1. GET: the draft from the current version (edit) or empty (new, a valid ?trigger= preselects).
+    2. POST: read the draft; the trigger of a saved automation never changes; a trigger changed
+       since the form was drawn drops what the new one does not allow.
+    3. A builder action changes the draft and re-renders it (200).
+    4. Save: valid → create or update, redirect to the automation with a message; otherwise
+       re-render with the problems inline (400)."""
+    if request.method != "POST":
+        if automation is not None:
+            version = automation.current_version
+            draft = forms.draft_from_definition(
+                name=automation.name,
+                trigger=automation.trigger,
+                filters=version.filters if version else [],
+                steps=version.steps if version else [],
+            )
+        else:
+            trigger = request.GET.get("trigger", "")
+            draft = forms.Draft(trigger=trigger if trigger in TRIGGERS else "")
+        return _render(request, Page(draft=draft, automation=automation))
+
+    draft = forms.parse_post(request.POST)
+    if automation is not None:
+        draft.trigger = automation.trigger
+    elif draft.trigger and draft.trigger not in TRIGGERS:
+        draft.notices.append("That trigger does not exist: choose one of the list.")
+        draft.trigger = ""
+    previous = request.POST.get("previous_trigger", "")
+    trigger_changed = automation is None and previous in TRIGGERS and draft.trigger != previous
+    if trigger_changed:
+        before = (len(draft.filters), len(draft.steps), [(s.amount, s.unit, s.direction) for s in draft.steps])
+        forms.change_trigger(draft, previous)
+        after = (len(draft.filters), len(draft.steps), [(s.amount, s.unit, s.direction) for s in draft.steps])
+        trigger_changed = before != after  # something the user should look at before saving
+
+    action = request.POST.get("builder_action", SAVE)
+    if action != SAVE:
+        forms.apply_action(draft, action, new_filter=request.POST.get("new_filter", ""))
+        page = Page(draft=draft, automation=automation, show_errors=draft.validated)
+        if page.show_errors:
+            page.errors = forms.sort_errors(_validate(draft), draft)
+        return _render(request, page)
+
+    draft.validated = True
+    page = Page(draft=draft, automation=automation, show_errors=True, save_failed=True)
+    if trigger_changed:
+        draft.notices.append("Nothing was saved: the trigger changed. Check the steps, then save again.")
+        page.errors = forms.sort_errors(_validate(draft), draft)
+        return _render(request, page, status=400)
+    before_version = None
+    if automation is not None:
+        before_version = automation.current_version.number if automation.current_version else 0
+    try:
+        saved = _save(request, draft, automation)
+    except DefinitionError as exc:
+        page.errors = forms.sort_errors(exc.errors, draft)
+        return _render(request, page, status=400)
+    except BillingError as exc:  # archived meanwhile, …
+        page.errors = forms.SortedErrors(general=[exc.message])
+        return _render(request, page, status=400)
+    messages.success(request, _saved_message(saved, before_version))
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("automation_detail", args=[saved.public_id]))
+    return redirect("automation_detail", saved.public_id)
+
+
+@editor_required
+@require_http_methods(["GET", "POST"])
+def automation_new(request: HtmxHttpRequest) -> HttpResponse:
+    return _builder(request, None)
+
+
+@editor_required
+@require_http_methods(["GET", "POST"])
+def automation_edit(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
+    automation = get_object_or_404(
+        Automation.objects.select_related("current_version"), public_id=public_id, archived_at__isnull=True
+    )
+    return _builder(request, automation)
