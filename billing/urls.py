@@ -50,4 +50,15 @@ urlpatterns = [
         name="quote_transition_confirm",
     ),
     path("settings/", views.account_settings, name="settings"),
+    path("settings/retry-policies/", views.retry_policy_list, name="settings_retry_policies"),
+    path("settings/retry-policies/new/", views.retry_policy_add, name="settings_retry_policy_add"),
+    path("settings/retry-policies/<int:pk>/edit/", views.retry_policy_edit, name="settings_retry_policy_edit"),
+    path("settings/retry-policies/<int:pk>/delete/", views.retry_policy_delete, name="settings_retry_policy_delete"),
+    path("settings/exchange-rates/", views.exchange_rates, name="settings_exchange_rates"),
+    path(
+        "settings/exchange-rates/<str:currency>/delete/",
+        views.exchange_rate_delete,
+        name="settings_exchange_rate_delete",
+    ),
+    path("settings/team/", views.team, name="settings_team"),
 ]
