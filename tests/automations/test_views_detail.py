@@ -260,7 +260,7 @@ def test_a_finished_run_has_no_next_step_and_no_cancel_button(editor_client):
 def test_editors_get_a_cancel_button_that_opens_a_confirmation_dialog(editor_client):
     run = make_run(automation("invoice.overdue", [LATER_VOID]))
     text = editor_client.get(run_url(run)).text
-    assert 'data-opens-dialog="cancel-run-dialog">Cancel run</button>' in text
+    assert 'data-opens-dialog="cancel-run-dialog" aria-haspopup="dialog">Cancel run</button>' in text
     assert '<dialog id="cancel-run-dialog"' in text
     assert '<input type="hidden" name="confirm" value="yes">' in text
 
