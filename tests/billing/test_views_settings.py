@@ -268,7 +268,7 @@ def test_an_editor_deletes_an_unused_policy_after_confirming(editor_client):
     policy = _policy()
     list_page = editor_client.get(reverse("settings_retry_policies")).text
     assert f'<dialog id="delete-policy-{policy.pk}"' in list_page
-    assert 'command="show-modal"' in list_page
+    assert f'data-opens-dialog="delete-policy-{policy.pk}"' in list_page
     url = reverse("settings_retry_policy_delete", args=[policy.pk])
     assert "Yes, delete the policy" in editor_client.get(url).text
     assert RetryPolicy.objects.exists()  # asking deletes nothing
