@@ -107,3 +107,53 @@ def test_staff_get_an_admin_link_when_the_admin_manages_the_object(client, admin
     assert response.status_code == 200
     assert ("Open in admin" in response.text) == admin.site.is_registered(Invoice)
     assert 'href="/admin/"' in response.text
+
+
+def _count_queries(client, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries.captured_queries)
+
+
+def _handled(event, name: str, run=None):
+    from automations.models import EventHandling
+
+    checks = [{"automation": "", "name": name, "matched": False, "filter": "Product", "expected": "a", "found": "b"}]
+    EventHandling.objects.create(
+        event=event,
+        trigger="invoice.overdue",
+        handled_at=timezone.now(),
+        checks=checks,
+        outcome="no automation matched",
+    )
+
+
+@pytest.mark.parametrize("client_name", ["viewer_client", "editor_client"])
+def test_an_invoice_page_takes_the_same_queries_for_40_events_with_records_as_for_one(request, client_name):
+    client = request.getfixturevalue(client_name)
+    invoice = make_invoice()
+    url = reverse("invoice_detail", args=[invoice.public_id])
+    _handled(_record(invoice, "invoice.overdue"), "First")
+    one = _count_queries(client, url)
+    for n in range(39):
+        _handled(_record(invoice, "invoice.overdue"), f"Check {n}")
+    response = client.get(url)
+    assert response.text.count("checked 'Check") == 39
+    assert _count_queries(client, url) == one
+
+
+@pytest.mark.parametrize("name", ["subscription_detail", "quote_detail", "customer_detail"])
+def test_other_detail_pages_stay_bounded_with_many_events(editor_client, name):
+    obj = {"subscription_detail": make_subscription, "quote_detail": make_quote, "customer_detail": make_customer}[
+        name
+    ]()
+    url = reverse(name, args=[obj.public_id])
+    _record(obj, "customer.updated")
+    one = _count_queries(editor_client, url)
+    for _ in range(30):
+        _record(obj, "customer.updated")
+    assert _count_queries(editor_client, url) == one

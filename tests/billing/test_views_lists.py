@@ -198,3 +198,55 @@ def test_a_list_of_60_rows_takes_a_bounded_number_of_queries(viewer_client, djan
     with django_assert_max_num_queries(6):
         response = _list(viewer_client, name)
     assert response.status_code == 200
+
+
+def _many(name: str, count: int) -> None:
+    """Rows that each bring their own customer (and, for subscriptions, their own product and price)."""
+    for n in range(count):
+        customer = make_customer()
+        if name == "customers":
+            continue
+        if name == "invoices":
+            make_invoice(customer=customer, due_date=timezone.now() - timedelta(days=n % 3))
+        elif name == "subscriptions":
+            make_subscription(customer=customer, price=make_price(name=f"Plan {n}"), cancel_at=timezone.now())
+        else:
+            make_quote(customer=customer)
+
+
+def _queries(client, name: str, **params) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = _list(client, name, **params)
+    assert response.status_code == 200
+    return len(queries.captured_queries)
+
+
+@pytest.mark.parametrize("name", LISTS)
+def test_a_list_takes_as_many_queries_for_60_rows_across_customers_as_for_3(viewer_client, name):
+    _many(name, 3)
+    few = _queries(viewer_client, name)
+    _many(name, 57)
+    assert _queries(viewer_client, name) == few
+    assert _queries(viewer_client, name, page=3) == few
+
+
+@pytest.mark.parametrize(
+    ("name", "status"), [("invoices", "overdue"), ("customers", "open_invoices"), ("quotes", "open")]
+)
+def test_a_filtered_and_searched_list_of_60_rows_stays_bounded(
+    viewer_client, django_assert_max_num_queries, name, status
+):
+    _many(name, 60)
+    with django_assert_max_num_queries(6):
+        response = _list(viewer_client, name, q="customer", status=status)
+    assert response.status_code == 200
+
+
+def test_an_htmx_page_of_60_invoices_stays_bounded(viewer_client, django_assert_max_num_queries):
+    _many("invoices", 60)
+    with django_assert_max_num_queries(5):
+        response = viewer_client.get(reverse("invoices"), {"page": 2}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
