@@ -268,7 +268,7 @@ class ScheduleCancellationForm(TransitionForm):
     PERIOD_END, ON_DATE = "period_end", "date"
 
     when = forms.ChoiceField(
-        label="Cancel",
+        label="Cancel the subscription",
         choices=[(PERIOD_END, "At the end of the current period"), (ON_DATE, "On a date")],
         widget=forms.RadioSelect,
         initial=PERIOD_END,

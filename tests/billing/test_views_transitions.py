@@ -314,7 +314,7 @@ def test_bad_schedule_and_pause_forms_are_400s(editor_client):
     subscription = make_subscription()
     cases = [
         ("schedule-cancellation", {"when": "date"}, "Cancellation date: Choose the cancellation date."),
-        ("schedule-cancellation", {"when": "tomorrow"}, "Cancel: Select a valid choice."),
+        ("schedule-cancellation", {"when": "tomorrow"}, "Cancel the subscription: Select a valid choice."),
         ("pause-collection", {"behavior": "forever"}, "Invoices during the pause: Select a valid choice."),
         (
             "pause-collection",
