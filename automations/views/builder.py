@@ -282,9 +282,13 @@ def _builder(request: HtmxHttpRequest, automation: Automation | None) -> HttpRes
         after = (len(draft.filters), len(draft.steps), [(s.amount, s.unit, s.direction) for s in draft.steps])
         trigger_changed = before != after  # something the user should look at before saving
 
-    action = request.POST.get("builder_action", SAVE)
+    # The summary refresh on any change says so in the query string (the form's own hx-post).
+    action = request.POST.get("builder_action") or request.GET.get("builder_action") or SAVE
     if action != SAVE:
         forms.apply_action(draft, action, new_filter=request.POST.get("new_filter", ""))
+        if not draft.focus and request.htmx and request.htmx.trigger:
+            # The controls are disabled during the request (so the focus is lost): give it back.
+            draft.focus = request.htmx.trigger
         page = Page(draft=draft, automation=automation, show_errors=draft.validated)
         if page.show_errors:
             page.errors = forms.sort_errors(_validate(draft), draft)
