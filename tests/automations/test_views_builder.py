@@ -96,6 +96,7 @@ def test_the_new_page_offers_every_trigger_with_its_description(editor_client):
     assert "The first failed payment of a subscription invoice: retry, then decide." in page
     assert 'aria-describedby="trigger-subscription-payment_failed-description"' in response.content.decode()
     assert "Save automation" in page
+    assert "{#" not in page and "#}" not in page  # no template comment shown as text
 
 
 def test_it_creates_the_annual_dunning_automation_from_the_form(editor_client, editor, annual):
