@@ -5,6 +5,7 @@ Saved definitions are immutable `AutomationVersion`s: an edit makes a new versio
 progress keep the one they started with (SPEC §2).
 """
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -85,7 +86,8 @@ def _clean_delay(trigger: Trigger, delay) -> tuple[dict | None, str]:
     if not isinstance(delay, dict):
         return None, "Enter a delay (0 for no wait)."
     amount, unit, direction = delay.get("amount"), delay.get("unit"), delay.get("direction")
-    if isinstance(amount, str) and amount.strip().isdigit():
+    # Only ASCII digits: str.isdigit() accepts "²", which int() refuses.
+    if isinstance(amount, str) and re.fullmatch(r"[0-9]{1,9}", amount.strip()):
         amount = int(amount)
     if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
         return None, "The delay must be a whole number, 0 or more."

@@ -559,3 +559,11 @@ def test_the_summary_of_an_unfinished_draft_does_not_fail():
         steps=[{"action": ""}, {"action": "send_team_email", "params": {}}],
     )
     assert text == "When a subscription payment fails, for subscription interval: …, send email to a team member"
+
+
+@pytest.mark.parametrize("amount", ["²", "٣", "1" * 40, "-1", "1.5"])
+def test_a_delay_that_is_not_plain_digits_is_refused_with_a_message(amount):
+    steps = [{"action": "void_invoice", "delay": {"amount": amount, "unit": "days"}, "params": {}}]
+    with pytest.raises(DefinitionError) as exc:
+        validate_definition(trigger="invoice.overdue", filters=[], steps=steps)
+    assert exc.value.errors["steps.0.delay"]
