@@ -11,10 +11,6 @@ import pytest
 
 from tests.browser.screens import CHROMIUM, FAILURES
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls of the tests are still
-# synchronous and safe (tests only).
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -40,14 +36,28 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """One Chromium for the browser tests, closed when they are done.
+
+    Playwright's sync API runs an event loop in this thread, so Django would refuse the tests' own
+    (synchronous, safe) ORM calls: DJANGO_ALLOW_ASYNC_UNSAFE is set for these tests only, never
+    for the subprocesses of other tests (`check --deploy` rightly refuses it).
+    """
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
