@@ -162,6 +162,25 @@ def _clean_steps(trigger: Trigger, steps, errors: dict[str, str]) -> list[dict]:
     return cleaned
 
 
+NUL_MESSAGE = "Remove the null character (\\x00) from this text."
+
+
+def _nul_errors(value, path: str, errors: dict[str, str]) -> None:
+    """Say where a NUL character is: PostgreSQL stores none in text or JSON."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            errors[path] = NUL_MESSAGE
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}".replace("\x00", "")
+            if isinstance(key, str) and "\x00" in key:
+                errors[where] = NUL_MESSAGE
+            _nul_errors(item, where, errors)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _nul_errors(item, f"{path}.{i}", errors)
+
+
 def validate_definition(*, trigger: str, filters: list, steps: list) -> CleanDefinition:
     """Check a definition against the registries and return it normalized (cleaned params and delays).
 
@@ -171,6 +190,10 @@ def validate_definition(*, trigger: str, filters: list, steps: list) -> CleanDef
     if trig is None:
         raise DefinitionError({"trigger": f"Unknown trigger {trigger!r}." if trigger else "Choose a trigger."})
     errors: dict[str, str] = {}
+    _nul_errors(filters, "filters", errors)
+    _nul_errors(steps, "steps", errors)
+    if errors:
+        raise DefinitionError(errors)
     clean_filters = _clean_filters(trig, filters, errors)
     clean_steps = _clean_steps(trig, steps, errors)
     if errors:
@@ -182,6 +205,8 @@ def _clean_name(name, errors: dict[str, str]) -> str:
     name = name.strip() if isinstance(name, str) else ""
     if not name:
         errors["name"] = "Enter a name."
+    elif "\x00" in name:
+        errors["name"] = NUL_MESSAGE
     elif len(name) > NAME_MAX_LENGTH:
         errors["name"] = f"A name can be at most {NAME_MAX_LENGTH} characters."
     return name

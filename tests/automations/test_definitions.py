@@ -567,3 +567,18 @@ def test_a_delay_that_is_not_plain_digits_is_refused_with_a_message(amount):
     with pytest.raises(DefinitionError) as exc:
         validate_definition(trigger="invoice.overdue", filters=[], steps=steps)
     assert exc.value.errors["steps.0.delay"]
+
+
+def test_a_null_character_anywhere_in_a_definition_is_refused_where_it_is():
+    steps = [
+        {
+            "action": "send_team_email",
+            "delay": {"amount": 0, "unit": "days"},
+            "params": {"recipient": "eddie@team.example", "message": "Hi\x00"},
+        }
+    ]
+    filters = [{"type": "customer_metadata", "params": {"key": "seg\x00", "value": "x"}}]
+    with pytest.raises(DefinitionError) as exc:
+        validate_definition(trigger="invoice.overdue", filters=filters, steps=steps)
+    assert set(exc.value.errors) == {"filters.0.params.key", "steps.0.params.message"}
+    assert "null character" in exc.value.errors["steps.0.params.message"]
