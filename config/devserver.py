@@ -39,8 +39,9 @@ def main() -> int:
             time.sleep(0.3)
     finally:
         if web.poll() is None:
-            # runserver's autoreloader and its child form their own group: stop both.
-            os.killpg(web.pid, signal.SIGINT)
+            # runserver's autoreloader and its child form their own group: stop both. SIGTERM, not
+            # SIGINT: a shell starting `make run` in the background makes its jobs ignore SIGINT.
+            os.killpg(web.pid, signal.SIGTERM)
         for proc in (cluster, dispatcher):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
