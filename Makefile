@@ -15,11 +15,12 @@ FIND_PYTHON = for c in $(PYTHON_CANDIDATES); do \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
 	done; exit 1
 
-.PHONY: help setup run test lint format migrate clean
+.PHONY: help setup run test bench lint format migrate clean
 
 help:
 	@echo "make run    set up (venv, dependencies, database, demo data) and serve on http://127.0.0.1:8000 with the worker"
 	@echo "make test   set up and run the test suite (DATABASE_URL=postgres://… to use PostgreSQL)"
+	@echo "make bench  benchmarks on PostgreSQL (bench/), prints a table and writes bench/results.json"
 	@echo "make lint   ruff"
 
 $(STAMP): pyproject.toml
@@ -54,6 +55,10 @@ run: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Benchmarks (bench/): PostgreSQL only; DATABASE_URL defaults to a relance_bench database there.
+bench: setup
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,11 @@
+"""Benchmark scenarios: each module has `run(ctx) -> list[Result]`; this order is the table's."""
+
+SCENARIOS = [
+    "event_to_run",  # 1
+    "due_steps",  # 2
+    "lateness",  # 3
+    "webhook_fanout",  # 4
+    "billing_sweep",  # 5
+    "pages",  # 6
+    "memory",  # 7
+]
