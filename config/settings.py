@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "billing",
     "notifications",
     "automations",
+    "ops",
 ]
 
 MIDDLEWARE = [

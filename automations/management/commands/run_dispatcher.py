@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 
 from automations.engine.dispatch import dispatch_to_workers
 from automations.engine.handling import handle_unhandled
+from ops.services import DISPATCHER, beat
 
 
 class Command(BaseCommand):
@@ -24,6 +25,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Automation dispatcher running (poll every {interval} s).")
         last_sweep = 0.0
         while not self.stopping:
+            beat(DISPATCHER)  # for /health/ (throttled to one write every few seconds)
             if time.monotonic() - last_sweep > 30:
                 handle_unhandled()
                 last_sweep = time.monotonic()

@@ -1,0 +1,105 @@
+"""GET /health/ tells load balancers and monitoring whether the database, the broker and the
+workers are alive, and how many due steps are late."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from ops import services
+from ops.models import Heartbeat
+from ops.tasks import heartbeat
+from tests.automations.test_engine import automation
+
+pytestmark = pytest.mark.django_db
+
+
+def _alive(*names, ago=timedelta(seconds=1)):
+    for name in names:
+        Heartbeat.objects.update_or_create(name=name, defaults={"beat_at": timezone.now() - ago})
+
+
+def test_it_answers_anyone_without_logging_in_and_is_never_cached(client):
+    response = client.get(reverse("health"))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert "no-cache" in response["Cache-Control"]
+    body = response.json()
+    assert body["database"]["ok"] is True
+    assert body["broker"]["ok"] is True
+    assert "queued" in body["broker"]["detail"]
+
+
+def test_without_heartbeats_the_workers_are_reported_missing_and_the_status_is_degraded(client):
+    body = client.get(reverse("health")).json()
+    assert body["status"] == "degraded"
+    assert body["dispatcher"] == {"ok": False, "last_beat": None, "age_seconds": None, "host": ""}
+    assert body["worker"]["ok"] is False
+
+
+def test_with_fresh_heartbeats_and_nothing_late_the_status_is_ok(client):
+    _alive(services.DISPATCHER, services.WORKER)
+    body = client.get(reverse("health")).json()
+    assert body["status"] == "ok"
+    assert body["dispatcher"]["ok"] is True
+    assert body["dispatcher"]["age_seconds"] < 5
+    assert body["steps"] == {"overdue": 0, "oldest_overdue_seconds": None}
+
+
+def test_a_stale_dispatcher_degrades_and_strict_mode_answers_503(client):
+    _alive(services.WORKER)
+    _alive(services.DISPATCHER, ago=timedelta(minutes=5))
+    response = client.get(reverse("health"))
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["dispatcher"]["age_seconds"] >= 300
+    assert client.get(reverse("health"), {"strict": "1"}).status_code == 503
+
+
+def test_due_steps_waiting_longer_than_a_minute_are_counted_as_overdue(client, django_capture_on_commit_callbacks):
+    from automations.models import RunStep
+    from billing import services as billing
+    from tests.factories import make_invoice
+
+    _alive(services.DISPATCHER, services.WORKER)
+    void = {"action": "void_invoice", "delay": {"amount": 0, "unit": "days"}, "params": {}}
+    automation("invoice.overdue", [void])
+    invoice = make_invoice(due_date=timezone.now() - timedelta(days=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        billing.invoice_mark_overdue(invoice=invoice)
+    RunStep.objects.update(scheduled_at=timezone.now() - timedelta(minutes=5))
+
+    body = client.get(reverse("health")).json()
+    assert body["status"] == "degraded"
+    assert body["steps"]["overdue"] == 1
+    assert body["steps"]["oldest_overdue_seconds"] >= 299
+
+
+def test_an_unreachable_broker_answers_503_down(client, settings):
+    settings.Q_CLUSTER = {"name": "relance", "redis": "redis://127.0.0.1:1/0"}  # nothing listens on port 1
+    response = client.get(reverse("health"))
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "down"
+    assert body["broker"]["ok"] is False
+    assert "ConnectionError" in body["broker"]["detail"]
+
+
+def test_it_only_answers_reads(client):
+    assert client.post(reverse("health")).status_code == 405
+
+
+def test_the_worker_heartbeat_task_records_the_worker_as_alive():
+    heartbeat()
+    row = Heartbeat.objects.get(name=services.WORKER)
+    assert (timezone.now() - row.beat_at).total_seconds() < 5
+    assert row.pid
+
+
+def test_the_dispatcher_beats_at_most_once_per_interval():
+    services._last_beat.clear()
+    assert services.beat(services.DISPATCHER) is True
+    first = Heartbeat.objects.get(name=services.DISPATCHER).beat_at
+    assert services.beat(services.DISPATCHER) is False
+    assert Heartbeat.objects.get(name=services.DISPATCHER).beat_at == first
