@@ -111,14 +111,18 @@ Q_CLUSTER = {
     "max_attempts": 5,
     "catch_up": False,  # periodic jobs pick up everything due anyway; no replay burst
     "ack_failures": True,
-    "save_limit": 1000,
+    # Successes are not kept (failures are): with a save limit, django-q2's monitor locks every
+    # kept success row to prune one, per task: that capped the cluster at ~40 tasks/s (bench).
+    # The engine's own tables (steps, handled events) are the record of what was done.
+    "save_limit": env_int("Q_SAVE_LIMIT", -1),
+    "bulk": env_int("Q_BULK", 5),  # tasks taken from the broker per query
     "label": "Tasks",
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
-    Q_CLUSTER["poll"] = 0.5
+    Q_CLUSTER["poll"] = 0.2  # seconds between broker polls when the queue is empty
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -53,7 +53,8 @@ class Filter:
     def clean(self, params: dict) -> dict:
         raise NotImplementedError
 
-    def check(self, obj, params: dict) -> Check:
+    def check(self, obj, params: dict, *, currency: str | None = None) -> Check:
+        """`currency`: the account's default currency when the caller has it (amount filters convert to it)."""
         raise NotImplementedError
 
     def describe(self, params: dict) -> str:
@@ -74,7 +75,7 @@ class CustomerMetadata(Filter):
     def _metadata(self, obj) -> dict:
         return obj.customer.metadata
 
-    def check(self, obj, params: dict) -> Check:
+    def check(self, obj, params: dict, *, currency: str | None = None) -> Check:
         found = self._metadata(obj).get(params["key"])
         expected = f"{params['key']} = {params['value']}"
         return Check(found == params["value"], expected, "not set" if found is None else f"{params['key']} = {found}")
@@ -122,11 +123,12 @@ class InvoiceAmount(Filter):
             raise InvalidParams(errors)
         return {"min": None if low is None else str(low), "max": None if high is None else str(high)}
 
-    def check(self, obj, params: dict) -> Check:
+    def check(self, obj, params: dict, *, currency: str | None = None) -> Check:
         from automations.services.accounts import default_currency
 
-        currency = default_currency()
-        expected = self.describe(params)
+        # The engine reads the account's currency once per event and passes it (one query, not two per check).
+        currency = currency or default_currency()
+        expected = self.describe(params, currency=currency)
         original = total = obj.total
         converted = str(total.currency) != currency
         if converted:
@@ -143,10 +145,10 @@ class InvoiceAmount(Filter):
         found = f"{amount} {currency}" + (f" (converted from {original})" if converted else "")
         return Check(matched, expected, found)
 
-    def describe(self, params: dict) -> str:
+    def describe(self, params: dict, *, currency: str | None = None) -> str:
         from automations.services.accounts import default_currency
 
-        currency = default_currency()
+        currency = currency or default_currency()
         low, high = params.get("min"), params.get("max")
         if low and high:
             return f"invoice amount from {low} to {high} {currency}"
@@ -165,7 +167,7 @@ class SubscriptionInterval(Filter):
             raise InvalidParams({"interval": "Choose monthly or yearly."})
         return {"interval": params["interval"]}
 
-    def check(self, obj, params: dict) -> Check:
+    def check(self, obj, params: dict, *, currency: str | None = None) -> Check:
         subscription = _subscription(obj)
         found = subscription.interval if subscription else None
         return Check(
@@ -199,7 +201,7 @@ class ProductFilter(Filter):
             rows = obj.lines.values_list("product__public_id", flat=True)
         return {r for r in rows if r}
 
-    def check(self, obj, params: dict) -> Check:
+    def check(self, obj, params: dict, *, currency: str | None = None) -> Check:
         found = self._products(obj)
         wanted = set(params["products"])
         return Check(

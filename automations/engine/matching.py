@@ -3,15 +3,16 @@ first whose filters all match. Every check is kept for the event's matching reco
 
 from automations.engine.filters import FILTERS
 from automations.models import Automation
+from automations.services.accounts import default_currency
 from automations.services.definitions import in_priority_order
 
 
-def check_automation(automation: Automation, obj) -> dict:
+def check_automation(automation: Automation, obj, *, currency: str | None = None) -> dict:
     """The record of one automation's check: matched, or the first filter that failed and why."""
     record = {"automation": automation.public_id, "name": automation.name, "version": automation.current_version.number}
     for definition in automation.current_version.filters:
         f = FILTERS[definition["type"]]
-        result = f.check(obj, definition["params"])
+        result = f.check(obj, definition["params"], currency=currency)
         if not result.matched:
             return record | {"matched": False, "filter": f.label, "expected": result.expected, "found": result.found}
     return record | {"matched": True}
@@ -20,8 +21,10 @@ def check_automation(automation: Automation, obj) -> dict:
 def first_match(trigger: str, obj) -> tuple[Automation | None, list[dict]]:
     """The automation that wins for this object (or None) and the checks made, in order."""
     checks = []
-    for automation in in_priority_order(trigger):
-        record = check_automation(automation, obj)
+    automations = in_priority_order(trigger)
+    currency = default_currency() if automations else None  # once per event, not per amount filter
+    for automation in automations:
+        record = check_automation(automation, obj, currency=currency)
         checks.append(record)
         if record["matched"]:
             return automation, checks
