@@ -3,7 +3,7 @@
 import json
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from billing import clock
 from billing.models import Event
@@ -16,17 +16,20 @@ RETRY_WINDOW = timedelta(days=3)
 
 
 def _subscribed(event_type: str) -> list[WebhookEndpoint]:
-    # JSON containment is not portable to SQLite; the endpoint list is short.
-    return [e for e in WebhookEndpoint.objects.filter(enabled=True) if event_type in e.enabled_events]
+    """The enabled endpoints subscribed to `event_type`: chosen by PostgreSQL (JSON containment)."""
+    enabled = WebhookEndpoint.objects.filter(enabled=True)
+    if connection.features.supports_json_field_contains:
+        return list(enabled.filter(enabled_events__contains=[event_type]))
+    return [e for e in enabled if event_type in e.enabled_events]  # SQLite (tests, development)
 
 
 def queue_deliveries(*, event_id: str, event_type: str, payload: dict) -> list[WebhookDelivery]:
     """Queue one delivery per enabled endpoint subscribed to `event_type` (once per event id).
 
     The body is serialised once, so every attempt sends the same bytes. Sending starts after
-    the surrounding transaction commits.
+    the surrounding transaction commits, by one task for all of the event's deliveries.
     """
-    from notifications.tasks import enqueue_delivery
+    from notifications.tasks import enqueue_deliveries
 
     body = json.dumps(payload, separators=(",", ":"), sort_keys=False)
     now = clock.now()
@@ -40,8 +43,9 @@ def queue_deliveries(*, event_id: str, event_type: str, payload: dict) -> list[W
                 )  # fmt: skip
         except IntegrityError:
             continue  # already queued for this endpoint: a repeat of the same event
-        enqueue_delivery(delivery.pk)
         queued.append(delivery)
+    if queued:
+        enqueue_deliveries([delivery.pk for delivery in queued])
     return queued
 
 
