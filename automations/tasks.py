@@ -13,6 +13,23 @@ def execute_step(step_id: int) -> str | None:
     return execute(step_id)
 
 
+def execute_steps(step_ids: list[int]) -> int:
+    """Steps claimed together by the dispatcher; one failing unexpectedly does not hold up the
+    others (its claim runs out and it is claimed again)."""
+    import logging
+
+    from automations.engine.dispatch import execute_step as execute
+
+    done = 0
+    for step_id in step_ids:
+        try:
+            execute(step_id)
+            done += 1
+        except Exception:
+            logging.getLogger(__name__).exception("step %s could not be executed", step_id)
+    return done
+
+
 def sweep() -> int:
     """Handle events whose task was lost, and run due steps (a safety net for the dispatcher)."""
     from automations.engine.dispatch import dispatch_due

@@ -15,7 +15,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--interval", type=float, default=0.5, help="Seconds between polls when idle.")
+        parser.add_argument("--interval", type=float, default=0.2, help="Seconds between polls when idle.")
         parser.add_argument("--once", action="store_true", help="Run what is due now, then exit.")
 
     def handle(self, *args, interval: float, once: bool, **options):

@@ -1,0 +1,49 @@
+"""3. Lateness: steps falling due steadily at 200/s for 60 s, executed by the normal worker setup
+(`run_dispatcher` + `qcluster`, ORM broker).
+
+The steps (one per run and invoice, internal actions in turn) are created ahead of time with
+`scheduled_at = t0 + i/200 s`; lateness is `executed_at − scheduled_at` of each step.
+`executed_at` is recorded when the step's action has finished, so the figure is start-time
+lateness plus the action's own duration (an upper bound of the start-time lateness).
+"""
+
+import time
+from datetime import timedelta
+
+from django.utils import timezone
+
+from bench import engine_data as data
+from bench.harness import Result, percentile
+
+RATE = 200
+
+
+def run(ctx) -> list[Result]:
+    from automations.models import RunStep
+
+    seconds = 10 if ctx.quick else 60
+    n = RATE * seconds
+    data.reset()
+    automation = data.step_automation()
+    print(f"   {n:,} open invoices …", flush=True)
+    invoices = data.make_invoices(n)
+    with data.Workers(ctx):
+        t0 = timezone.now() + timedelta(seconds=15)  # the bulk insert below takes a few seconds
+        data.make_due_steps(invoices, lambda i: t0 + timedelta(seconds=i / RATE), automation)
+        print(f"   {n:,} steps falling due from {t0:%H:%M:%S} at {RATE}/s for {seconds} s", flush=True)
+        deadline = time.monotonic() + 15 + seconds + 300
+        while (left := data.steps_left()) and time.monotonic() < deadline:
+            time.sleep(1)
+        if left:
+            print(f"   {left:,} steps still not done 300 s after the last one fell due", flush=True)
+    rows = RunStep.objects.filter(executed_at__isnull=False).values_list("scheduled_at", "executed_at")
+    late = [(done - due).total_seconds() for due, done in rows]
+    p50, p99, worst = percentile(late, 50), percentile(late, 99), max(late, default=float("nan"))
+    print(f"   {len(late):,} steps executed; lateness p50 {p50:.2f} s, p99 {p99:.2f} s, max {worst:.2f} s", flush=True)
+    note = f"{RATE}/s for {seconds} s; executed_at − scheduled_at"
+    if left:
+        note += f"; {left:,} steps never done (not counted)"
+    return [
+        Result("lateness.p50", p50, "s", 0.5, higher_is_better=False, note=note),
+        Result("lateness.p99", p99, "s", 2, higher_is_better=False, note=note),
+    ]
