@@ -29,6 +29,11 @@ from billing.services import (
 logger = logging.getLogger(__name__)
 
 
+def claim_batch(due: QuerySet, *, after: int, batch_size: int) -> QuerySet:
+    """The next due rows after id `after`, in id order, locked, skipping rows another worker holds."""
+    return due.filter(pk__gt=after).order_by("pk").select_for_update(skip_locked=True)[:batch_size]
+
+
 def process_due(due: Callable[[], QuerySet], handle: Callable, *, batch_size: int | None = None) -> int:
     """Handle every row of `due()` once, batch by batch, in id order. Returns how many were handled.
 
@@ -40,7 +45,7 @@ def process_due(due: Callable[[], QuerySet], handle: Callable, *, batch_size: in
     handled, last_id = 0, 0
     while True:
         with transaction.atomic():
-            batch = list(due().filter(pk__gt=last_id).order_by("pk").select_for_update(skip_locked=True)[:batch_size])
+            batch = list(claim_batch(due(), after=last_id, batch_size=batch_size))
             if not batch:
                 return handled
             for obj in batch:
@@ -55,15 +60,17 @@ def process_due(due: Callable[[], QuerySet], handle: Callable, *, batch_size: in
                     logger.exception("billing job failed on %s", obj)
 
 
+def overdue_invoices(now) -> QuerySet[Invoice]:
+    """Open invoices past their due date not yet flagged (the partial index `invoice_overdue_due`)."""
+    return Invoice.objects.filter(
+        status=InvoiceStatus.OPEN, overdue_at__isnull=True, due_date__isnull=False, due_date__lte=now
+    )
+
+
 def run_overdue() -> int:
     """Flag open invoices past their due date (one `invoice.overdue` each)."""
     now = clock.now()
-    return process_due(
-        lambda: Invoice.objects.filter(
-            status=InvoiceStatus.OPEN, overdue_at__isnull=True, due_date__isnull=False, due_date__lte=now
-        ),
-        lambda invoice: invoice_mark_overdue(invoice=invoice),
-    )
+    return process_due(lambda: overdue_invoices(now), lambda invoice: invoice_mark_overdue(invoice=invoice))
 
 
 def run_payment_retries() -> int:
