@@ -1,5 +1,5 @@
 """A real HTTP receiver on 127.0.0.1 for webhook tests: it records each request and answers
-with the status codes it is told to, in order (then 200)."""
+with the status codes it is told to, in order (then 200), and counts requests in flight."""
 
 import threading
 from dataclasses import dataclass, field
@@ -21,6 +21,9 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
     delay: float = 0.0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @pytest.fixture
@@ -33,9 +36,14 @@ def receiver(settings):
         def do_POST(self):
             length = int(self.headers.get("Content-Length", 0))
             body = self.rfile.read(length)
-            state.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            with state.lock:
+                state.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                state.in_flight += 1
+                state.max_in_flight = max(state.max_in_flight, state.in_flight)
             if state.delay:
                 threading.Event().wait(state.delay)
+            with state.lock:
+                state.in_flight -= 1
             code = state.answers.pop(0) if state.answers else 200
             payload = b'{"received": true}' if code < 300 else b"receiver says no"
             self.send_response(code)
@@ -49,7 +57,10 @@ def receiver(settings):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 128  # a worker opens many connections at once; the default backlog is 5
+
+    server = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/relance"

@@ -8,7 +8,7 @@ from django.db import connection
 
 from billing import services
 from notifications import delivery as sending
-from notifications.models import DeliveryStatus, WebhookDelivery
+from notifications.models import DeliveryAttempt, DeliveryStatus, WebhookDelivery
 from notifications.services.endpoints import endpoint_create
 from tests.factories import make_invoice
 
@@ -63,3 +63,17 @@ def test_the_same_delivery_sent_by_two_workers_at_once_goes_out_once(receiver, n
     assert len(receiver.requests) == 1
     delivery.refresh_from_db()
     assert delivery.attempt_count == 1 and delivery.attempts.count() == 1
+
+
+def test_three_workers_draining_batches_at_once_record_exactly_one_attempt_per_delivery(receiver, no_send_at_commit):
+    receiver.delay = 0.05
+    for n in range(4):
+        endpoint_create(url=f"{receiver.url}/{n}", enabled_events=["invoice.voided"])
+    for _ in range(50):
+        services.invoice_void(invoice=make_invoice(status="open"))
+    assert WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).count() == 200
+    _together(sending.deliver_many, workers=3)
+    sent = Counter((r.path, r.body) for r in receiver.requests)
+    assert len(receiver.requests) == 200 and max(sent.values()) == 1
+    assert WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED, attempt_count=1).count() == 200
+    assert DeliveryAttempt.objects.count() == 200
