@@ -26,7 +26,10 @@ def plan_first_line() -> str:
     qs = jobs.claim_batch(jobs.overdue_invoices(clock.now()), after=0, batch_size=settings.BILLING_JOB_BATCH_SIZE)
     with transaction.atomic():
         plan = qs.explain()
-    return plan.splitlines()[0].strip()
+    lines = [line.strip().removeprefix("->  ") for line in plan.splitlines()]
+    scan = next((line for line in lines if "Scan" in line), "")
+    # The first line is the LIMIT; the scan under it says which index serves the query.
+    return f"{lines[0]} / {scan}" if scan and scan != lines[0] else lines[0]
 
 
 def run(ctx: Context) -> list[Result]:
