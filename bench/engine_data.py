@@ -272,7 +272,7 @@ class Workers:
     def _start(self, name: str, command: list[str]) -> None:
         self.procs[name] = subprocess.Popen(
             [sys.executable, "manage.py", *command], cwd=self.ctx.root, env=self.env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=open(Path(self.mail_dir) / f"{name}.log", "w"), start_new_session=True,
         )  # fmt: skip
 
     def __enter__(self):

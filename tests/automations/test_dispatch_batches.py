@@ -1,0 +1,54 @@
+"""The dispatcher hands claimed steps to django-q2 in batches, and claims only what the workers
+will start soon (sync mode here: a task runs as it is enqueued)."""
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+
+from automations import tasks
+from automations.engine.dispatch import dispatch_to_workers
+from automations.models import Run, RunStep
+from billing import jobs
+from tests.automations.test_engine import VOID, automation
+from tests.factories import make_invoice
+
+pytestmark = pytest.mark.django_db
+
+
+def _overdue_runs(count: int, django_capture_on_commit_callbacks) -> None:
+    automation("invoice.overdue", [VOID])
+    for _ in range(count):
+        make_invoice(due_date=timezone.now() - timedelta(days=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.run_overdue()
+
+
+def test_it_hands_out_claimed_steps_a_batch_per_task(django_capture_on_commit_callbacks):
+    _overdue_runs(5, django_capture_on_commit_callbacks)
+    with mock.patch("django_q.tasks.async_task") as enqueue:
+        assert dispatch_to_workers(per_task=2) == 5
+    batches = [call.args[1] for call in enqueue.call_args_list]
+    assert [len(b) for b in batches] == [2, 2, 1]
+    assert sorted(i for b in batches for i in b) == sorted(RunStep.objects.values_list("pk", flat=True))
+    assert set(RunStep.objects.values_list("status", flat=True)) == {"running"}
+
+
+def test_a_batch_executes_every_step_once(django_capture_on_commit_callbacks):
+    _overdue_runs(3, django_capture_on_commit_callbacks)
+    assert dispatch_to_workers(per_task=2) == 3  # sync mode: the tasks ran
+    assert set(RunStep.objects.values_list("status", flat=True)) == {"succeeded"}
+    assert set(Run.objects.values_list("status", flat=True)) == {"completed"}
+
+
+def test_a_step_that_fails_unexpectedly_does_not_hold_up_the_rest_of_its_batch():
+    with mock.patch("automations.engine.dispatch.execute_step", side_effect=[RuntimeError("db gone"), "succeeded"]):
+        assert tasks.execute_steps([1, 2]) == 1
+
+
+def test_it_claims_nothing_while_the_broker_holds_enough_work(django_capture_on_commit_callbacks):
+    _overdue_runs(2, django_capture_on_commit_callbacks)
+    with mock.patch("django_q.brokers.orm.ORM.queue_size", return_value=100):
+        assert dispatch_to_workers() == 0
+    assert set(RunStep.objects.values_list("status", flat=True)) == {"pending"}
