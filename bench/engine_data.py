@@ -268,11 +268,13 @@ class Workers:
             EMAIL_FILE_PATH=self.mail_dir, **env,
         )  # fmt: skip
         self.ctx, self.dispatcher, self.procs = ctx, dispatcher, {}
+        self.logs = contextlib.ExitStack()  # the processes' stderr, in the mail directory
 
     def _start(self, name: str, command: list[str]) -> None:
+        log = self.logs.enter_context(open(Path(self.mail_dir) / f"{name}.log", "w"))  # noqa: SIM115 (closed on exit)
         self.procs[name] = subprocess.Popen(
             [sys.executable, "manage.py", *command], cwd=self.ctx.root, env=self.env,
-            stdout=subprocess.DEVNULL, stderr=open(Path(self.mail_dir) / f"{name}.log", "w"), start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
         )  # fmt: skip
 
     def __enter__(self):
@@ -297,6 +299,8 @@ class Workers:
                 proc.wait(timeout=30)
             with contextlib.suppress(ProcessLookupError):  # workers orphaned by a stuck cluster
                 os.killpg(proc.pid, signal.SIGKILL)
+        self.logs.close()
+        print(f"   worker logs and emails: {self.mail_dir}", flush=True)
 
     def pids(self) -> dict[str, list[int]]:
         """The main process and its children, per command."""
