@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 import certifi
 import httpx
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 
 from billing import clock
@@ -236,15 +236,30 @@ def claim_many(limit: int, *, among: Iterable[int] | None = None) -> list[Webhoo
     """Claim up to `limit` due deliveries (only `among` these ids, if given), loaded with their endpoints.
 
     The candidate rows are locked with SKIP LOCKED, so workers claiming at the same time take
-    disjoint sets without waiting for each other; each is then taken by `claim`, the same
-    conditional UPDATE as a single delivery, all in one transaction (one commit for the batch).
+    disjoint sets without waiting for each other, and PostgreSQL re-checks the conditions on
+    each row it locks. Holding those locks, one conditional UPDATE takes them all for a lease
+    and counts their attempts; the claim commits as one transaction. A database without row
+    locks (SQLite) takes each row with `claim`'s own conditional UPDATE instead.
     """
     now = clock.now()
     candidates = _due(now).select_related("endpoint").select_for_update(skip_locked=True, of=("self",))
     if among is not None:
         candidates = candidates.filter(pk__in=list(among))
     with transaction.atomic():
-        claimed = [d for d in candidates.order_by("next_attempt_at")[:limit] if claim(d.pk, now)]
+        locked = list(candidates.order_by("next_attempt_at")[:limit])
+        if not connection.features.has_select_for_update_skip_locked:
+            claimed = [delivery for delivery in locked if claim(delivery.pk, now)]
+        elif locked:
+            claimed = locked
+            taken = (
+                WebhookDelivery.objects.filter(pk__in=[d.pk for d in locked], status=DeliveryStatus.PENDING)
+                .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now), next_attempt_at__lte=now)
+                .update(claimed_until=now + LEASE, attempt_count=F("attempt_count") + 1)
+            )
+            if taken != len(locked):  # cannot happen while the rows are locked; claim nothing then
+                raise RuntimeError(f"Claimed {taken} of {len(locked)} locked webhook deliveries")
+        else:
+            claimed = []
     for delivery in claimed:
         delivery.attempt_count += 1
         delivery.claimed_until = now + LEASE
