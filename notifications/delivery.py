@@ -46,7 +46,9 @@ FIRST_RETRY = timedelta(seconds=30)
 MAX_RETRY_DELAY = timedelta(hours=6)
 EXCERPT = 300
 USER_AGENT = "Relance-Webhooks/1.0"
-CONCURRENCY = 16  # requests in flight per worker process: 300 deliveries/s to 50 ms receivers needs 15
+# Requests in flight per worker process (settings.WEBHOOK_CONCURRENCY, if set): 300 deliveries/s to
+# receivers answering in 50 ms need 15 in flight; a worker also has up to as many again claimed.
+CONCURRENCY = 16
 DRAIN_SECONDS = 10  # a task stops taking more after this; in-flight work ends well within django-q2's timeout
 
 
@@ -153,7 +155,7 @@ class Clients:
         cafile = settings.WEBHOOK_CA_BUNDLE or certifi.where()
         return httpx.Client(
             timeout=httpx.Timeout(settings.WEBHOOK_TIMEOUT_SECONDS), follow_redirects=False, trust_env=False,
-            verify=_ssl_context(cafile), limits=httpx.Limits(max_connections=CONCURRENCY),
+            verify=_ssl_context(cafile), limits=httpx.Limits(max_connections=_concurrency()),
         )  # fmt: skip
 
     @contextmanager
@@ -277,6 +279,7 @@ def deliver_many(delivery_ids: Iterable[int] = (), *, drain: bool = True, second
        unfinished, so each claimed delivery starts within one HTTP timeout, well inside its lease.
     4. Stop claiming when nothing is due or after `seconds`; wait for the requests in flight.
     """
+    concurrency = _concurrency()
     wanted = list(delivery_ids)
     deadline = time.monotonic() + seconds
     attempts = 0
@@ -284,10 +287,10 @@ def deliver_many(delivery_ids: Iterable[int] = (), *, drain: bool = True, second
     in_flight: dict[Future, WebhookDelivery] = {}
     exhausted = False
     try:
-        with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="webhook") as pool:
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="webhook") as pool:
             while True:
-                room = 2 * CONCURRENCY - len(in_flight)
-                if not exhausted and len(in_flight) <= CONCURRENCY:
+                room = 2 * concurrency - len(in_flight)
+                if not exhausted and len(in_flight) <= concurrency:
                     batch = claim_many(room, among=wanted) if wanted else []
                     wanted = []
                     if drain and len(batch) < room and time.monotonic() < deadline:
@@ -306,6 +309,10 @@ def deliver_many(delivery_ids: Iterable[int] = (), *, drain: bool = True, second
     finally:
         clients.close()  # the pool has waited for its threads by now
     return attempts
+
+
+def _concurrency() -> int:
+    return getattr(settings, "WEBHOOK_CONCURRENCY", CONCURRENCY)
 
 
 def _attempt(delivery: WebhookDelivery, clients: Clients) -> tuple[Outcome, datetime]:
