@@ -7,6 +7,22 @@ def handle_event(event_id: int) -> bool:
     return handle(event_id)
 
 
+def handle_events(event_ids: list[int]) -> int:
+    """A batch of events recorded together (the overdue sweep); each is handled as by handle_event,
+    and one failing does not hold up the others (the engine's sweep handles it again later)."""
+    import logging
+
+    from automations.engine.handling import handle_event as handle
+
+    handled = 0
+    for event_id in event_ids:
+        try:
+            handled += bool(handle(event_id))
+        except Exception:
+            logging.getLogger(__name__).exception("event %s could not be handled", event_id)
+    return handled
+
+
 def execute_step(step_id: int) -> str | None:
     from automations.engine.dispatch import execute_step as execute
 

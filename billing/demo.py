@@ -48,7 +48,7 @@ from automations.engine.handling import handle_event
 from automations.models import Automation, AutomationVersion, Run, RunStatus, RunStep, StepStatus
 from automations.services.definitions import automation_create
 from billing import clock
-from billing.events import event_committed, event_recorded
+from billing.events import event_committed, event_recorded, events_committed, events_recorded
 from billing.exchange import RATES_PER_EUR, seed_rates
 from billing.jobs import JOBS
 from billing.models import (
@@ -302,13 +302,15 @@ def _events_already_handled() -> Iterator[None]:
     """
     from automations import receivers
 
-    uid = "automations.handle_event"
-    connected = event_committed.disconnect(sender=Event, dispatch_uid=uid)
+    single = event_committed.disconnect(sender=Event, dispatch_uid="automations.handle_event")
+    batch = events_committed.disconnect(sender=Event, dispatch_uid="automations.handle_events")
     try:
         yield
     finally:
-        if connected:
-            event_committed.connect(receivers._handle_event, sender=Event, dispatch_uid=uid)
+        if single:
+            event_committed.connect(receivers._handle_event, sender=Event, dispatch_uid="automations.handle_event")
+        if batch:
+            events_committed.connect(receivers._handle_events, sender=Event, dispatch_uid="automations.handle_events")
 
 
 def demo_exists() -> bool:
@@ -445,13 +447,18 @@ class _Engine:
         block runs (started runs, moved anchors), so the dispatcher is called only when a step
         may be due."""
 
-        def recorded(sender, event: Event, **kwargs) -> None:
-            self.recorded.append(event.pk)
+        def recorded(sender, event: Event | None = None, events: list[Event] = (), **kwargs) -> None:
+            self.recorded.extend([event.pk] if event is not None else [e.pk for e in events])
 
         def written(sender, **kwargs) -> None:
             self.runs_changed = True
 
-        receivers = [(event_recorded, recorded, Event), (post_save, written, Run), (post_save, written, RunStep)]
+        receivers = [
+            (event_recorded, recorded, Event),
+            (events_recorded, recorded, Event),
+            (post_save, written, Run),
+            (post_save, written, RunStep),
+        ]
         for signal, receiver, sender in receivers:
             signal.connect(receiver, sender=sender, weak=False, dispatch_uid=f"billing.demo.{sender.__name__}")
         try:

@@ -19,6 +19,7 @@ from billing.models import Invoice, InvoiceStatus, Quote, QuoteStatus, Subscript
 from billing.services import (
     invoice_mark_overdue,
     invoice_retry_payment,
+    invoices_mark_overdue,
     quote_expire_if_due,
     subscription_cancel_if_due,
     subscription_renew,
@@ -67,10 +68,59 @@ def overdue_invoices(now) -> QuerySet[Invoice]:
     )
 
 
+OVERDUE_BATCH = 500
+
+
+def overdue_batch(now, *, skipped=()) -> QuerySet[Invoice]:
+    """The next batch of the sweep, locked (SKIP LOCKED), with what the events' snapshots read.
+
+    Flagged invoices leave the condition, so each batch takes the oldest due ones left, through
+    the partial index `invoice_overdue_due` (due date order, not id order).
+    """
+    return (
+        overdue_invoices(now)
+        .exclude(pk__in=skipped)
+        .order_by("due_date", "pk")
+        .select_related("customer", "subscription", "retry_policy")
+        .prefetch_related("lines__product", "lines__price")
+        .select_for_update(skip_locked=True, of=("self",))[:OVERDUE_BATCH]
+    )
+
+
 def run_overdue() -> int:
-    """Flag open invoices past their due date (one `invoice.overdue` each)."""
+    """Flag open invoices past their due date (one `invoice.overdue` each), a batch at a time.
+
+    1. Claim up to OVERDUE_BATCH of the oldest due invoices (SKIP LOCKED), with their customer
+       and lines, so that the events' snapshots need no query per invoice.
+    2. Flag them with one update and record their events with one insert
+       (`invoices_mark_overdue`); subscribers hear of the batch once it commits.
+    3. If the batch fails, it is rolled back and its invoices are flagged one by one, so that
+       one bad invoice is logged and left out of this sweep without holding up the others.
+    """
     now = clock.now()
-    return process_due(lambda: overdue_invoices(now), lambda invoice: invoice_mark_overdue(invoice=invoice))
+    handled, skipped = 0, set()
+    while True:
+        with transaction.atomic():
+            batch = list(overdue_batch(now, skipped=skipped))
+            if not batch:
+                return handled
+            try:
+                with transaction.atomic():
+                    handled += len(invoices_mark_overdue(invoices=batch))
+                    continue
+            except Exception:
+                logger.exception("overdue batch after invoice %s failed; flagging its invoices one by one", batch[0].pk)
+            for invoice in batch:
+                try:
+                    with transaction.atomic():
+                        invoice_mark_overdue(invoice=invoice)
+                        handled += 1
+                except BillingError as exc:
+                    skipped.add(invoice.pk)
+                    logger.warning("billing job skipped %s: %s", invoice, exc.message)
+                except Exception:
+                    skipped.add(invoice.pk)
+                    logger.exception("billing job failed on %s", invoice)
 
 
 def run_payment_retries() -> int:

@@ -80,8 +80,16 @@ def serialize_subscription(subscription: Subscription) -> dict:
     }
 
 
+def _lines(document) -> list:
+    """The document's lines with their product and price: prefetched ones when a batch loaded them."""
+    prefetched = getattr(document, "_prefetched_objects_cache", {})
+    if "lines" in prefetched:
+        return list(prefetched["lines"])  # not `document.lines.all()`: a manager per call is costly in a batch
+    return list(document.lines.select_related("product", "price"))
+
+
 def serialize_invoice(invoice: Invoice) -> dict:
-    lines = list(invoice.lines.select_related("product", "price"))
+    lines = _lines(invoice)
     return {
         "id": invoice.public_id,
         "object": "invoice",
@@ -137,7 +145,7 @@ def serialize_invoice(invoice: Invoice) -> dict:
 
 
 def serialize_quote(quote: Quote) -> dict:
-    lines = list(quote.lines.select_related("product", "price"))
+    lines = _lines(quote)
     return {
         "id": quote.public_id,
         "object": "quote",

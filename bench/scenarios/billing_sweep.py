@@ -9,7 +9,6 @@ same work on the same table. The figure is the median of the rounds.
 
 import statistics
 
-from django.conf import settings
 from django.db import connection, transaction
 
 from bench import data
@@ -23,7 +22,7 @@ def plan_first_line() -> str:
     """EXPLAIN of the job's claim query (its first batch), as the job sends it."""
     from billing import clock, jobs
 
-    qs = jobs.claim_batch(jobs.overdue_invoices(clock.now()), after=0, batch_size=settings.BILLING_JOB_BATCH_SIZE)
+    qs = jobs.overdue_batch(clock.now())
     with transaction.atomic():
         plan = qs.explain()
     lines = [line.strip().removeprefix("->  ") for line in plan.splitlines()]

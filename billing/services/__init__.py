@@ -11,6 +11,7 @@ from billing.services.invoices import (
     invoice_recalculate,
     invoice_update,
     invoice_void,
+    invoices_mark_overdue,
 )
 from billing.services.payments import invoice_attempt_payment, invoice_retry_payment
 from billing.services.quotes import (
@@ -47,6 +48,7 @@ __all__ = [
     "invoice_create",
     "invoice_finalize",
     "invoice_mark_overdue",
+    "invoices_mark_overdue",
     "invoice_mark_paid",
     "invoice_mark_uncollectible",
     "invoice_recalculate",

@@ -4,11 +4,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.utils import timezone
 from moneyed import Money
 
 from billing import clock
 from billing.errors import BillingError, InvalidTransition
-from billing.events import record_event
+from billing.events import record_event, record_events
 from billing.models import (
     AccountSettings,
     BillingReason,
@@ -255,6 +256,31 @@ def invoice_mark_overdue(*, invoice: Invoice) -> Invoice:
         invoice.save(update_fields=["overdue_at", "updated"])
         record_event(type=EventType.INVOICE_OVERDUE, obj=invoice)
     return invoice
+
+
+def invoices_mark_overdue(*, invoices: list[Invoice]) -> list[Invoice]:
+    """Flag many open invoices past their due date at once (one `invoice.overdue` each).
+
+    For the overdue sweep: the caller holds the invoices' row locks (its SKIP LOCKED claim, in
+    this transaction) and loaded them with their customer and lines. Invoices that are no longer
+    eligible are left out; the flagged ones are returned.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("invoices_mark_overdue needs the transaction that holds the invoices' locks")
+    now, updated = clock.now(), timezone.now()  # one moment for the whole batch
+    done = [
+        invoice
+        for invoice in invoices
+        if invoice.status == InvoiceStatus.OPEN
+        and invoice.overdue_at is None
+        and invoice.due_date is not None
+        and invoice.due_date <= now
+    ]
+    Invoice.objects.filter(pk__in=[invoice.pk for invoice in done]).update(overdue_at=now, updated=updated)
+    for invoice in done:
+        invoice.overdue_at, invoice.updated = now, updated
+    record_events([(EventType.INVOICE_OVERDUE, invoice) for invoice in done])
+    return done
 
 
 def invoice_update(

@@ -272,3 +272,31 @@ def test_a_pause_starting_at_the_period_end_applies_to_the_renewal_of_that_perio
     assert subscription.status == "active"
     latest = subscription.invoices.filter(billing_reason="subscription_cycle").order_by("-id").first()
     assert latest.status == "paid"
+
+
+def test_the_overdue_sweep_flags_a_batch_with_a_bounded_number_of_queries(django_assert_max_num_queries):
+    from billing.models import Event
+
+    past = timezone.now() - timedelta(hours=1)
+    invoices = [make_invoice(due_date=past) for _ in range(30)]
+    with django_assert_max_num_queries(20):
+        assert jobs.run_overdue() == 30
+    assert Event.objects.filter(type="invoice.overdue").count() == 30
+    for invoice in invoices:
+        invoice.refresh_from_db()
+        assert invoice.overdue_at is not None
+        event = Event.objects.get(type="invoice.overdue", object_id=invoice.public_id)
+        assert event.data_object["lines"]["data"], "the snapshot carries the prefetched lines"
+    assert jobs.run_overdue() == 0
+
+
+def test_the_engine_hears_a_swept_batch_once_it_commits(django_capture_on_commit_callbacks):
+    from automations.models import Run
+    from tests.automations.test_engine import VOID, automation
+
+    automation("invoice.overdue", [VOID])
+    past = timezone.now() - timedelta(hours=1)
+    invoices = [make_invoice(due_date=past) for _ in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.run_overdue()
+    assert set(Run.objects.values_list("object_id", flat=True)) == {i.public_id for i in invoices}
