@@ -88,6 +88,8 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["automation", "status"], name="run_automation_status"),
             models.Index(fields=["object_id", "status"], name="run_object_status"),
+            # The runs page: WHERE automation_id = … ORDER BY started_at DESC, id DESC LIMIT 25.
+            models.Index(fields=["automation", "-started_at", "-id"], name="run_automation_started"),
         ]
 
     def __str__(self) -> str:
