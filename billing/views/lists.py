@@ -8,12 +8,28 @@ from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
+from django.utils.functional import cached_property
 from django.views.decorators.http import require_safe
 
 from billing import forms, selectors
 from billing.views.common import HtmxHttpRequest, wants_fragment
 
 PAGE_SIZE = 25
+COUNT_CAP = 1_000
+
+
+class CappedPaginator(Paginator):
+    """Counts at most COUNT_CAP rows: on a million invoices, counting every match of a broad
+    search costs more than the page itself. Past the cap the page says "1,000+" and offers
+    the pages up to it; a narrower search or filter finds the rest."""
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.order_by().values("pk")[: COUNT_CAP + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > COUNT_CAP
 
 
 @dataclass(frozen=True)
@@ -32,7 +48,7 @@ def render_list(request: HtmxHttpRequest, page: ListPage) -> HttpResponse:
     form = page.form_class(request.GET)
     form.is_valid()
     filters = form.filters()
-    page_obj = Paginator(page.select(**filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    page_obj = CappedPaginator(page.select(**filters), PAGE_SIZE).get_page(request.GET.get("page"))
     query = {name: value for name, value in filters.items() if value}
     context = {"form": form, "query": query, "page_obj": page_obj}
     template = f"{page.template}#results" if wants_fragment(request) else page.template

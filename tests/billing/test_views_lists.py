@@ -250,3 +250,16 @@ def test_an_htmx_page_of_60_invoices_stays_bounded(viewer_client, django_assert_
     with django_assert_max_num_queries(5):
         response = viewer_client.get(reverse("invoices"), {"page": 2}, headers={"HX-Request": "true"})
     assert response.status_code == 200
+
+
+def test_a_list_counts_at_most_the_cap_and_says_there_are_more(editor_client, monkeypatch):
+    from billing.views import lists
+
+    monkeypatch.setattr(lists, "COUNT_CAP", 3)
+    customer = make_customer()
+    for _ in range(5):
+        make_invoice(customer=customer)
+    response = editor_client.get(reverse("invoices"))
+    assert response.status_code == 200
+    assert "More than 3 invoices" in response.text
+    assert "page 1 of 1+" in response.text
