@@ -263,3 +263,13 @@ def test_a_list_counts_at_most_the_cap_and_says_there_are_more(editor_client, mo
     assert response.status_code == 200
     assert "More than 3 invoices" in response.text
     assert "page 1 of 1+" in response.text
+
+
+def test_an_invoice_is_found_by_its_whole_id_or_its_start_but_not_a_fragment_inside_it(editor_client):
+    invoice = make_invoice(customer=make_customer(name="Grace Hopper"))
+    other = make_invoice(customer=make_customer(name="Ada Lovelace"))
+    for q in (invoice.public_id, invoice.public_id[:8]):
+        text = editor_client.get(reverse("invoices"), {"q": q}).text
+        assert invoice.public_id in text
+        assert other.public_id not in text
+    assert invoice.public_id not in editor_client.get(reverse("invoices"), {"q": invoice.public_id[5:]}).text
