@@ -658,3 +658,43 @@ def test_the_custom_event_label_is_required_and_at_most_100_characters(label, me
 
 def test_a_custom_event_label_of_100_characters_is_fine():
     assert ACTIONS["send_custom_event_webhook"].clean({"label": "x" * 100}) == {"label": "x" * 100}
+
+
+# --- a retried step whose earlier attempt took effect before its worker stopped ------------------
+
+EARLIER_ATTEMPT = [
+    (_open_invoice, "invoice.overdue", "mark_invoice_uncollectible", "invoice"),
+    (_open_invoice, "invoice.overdue", "void_invoice", "invoice"),
+    (_failed_invoice, PAYMENT_FAILED, "cancel_subscription", "subscription"),
+    (_failed_invoice, PAYMENT_FAILED, "mark_subscription_unpaid", "subscription"),
+]
+
+
+@pytest.mark.parametrize(("make", "trigger", "action", "kind"), EARLIER_ATTEMPT)
+def test_a_retry_after_the_effect_of_an_earlier_attempt_succeeds_as_done_by_it(make, trigger, action, kind):
+    invoice = make()
+    step = _step(invoice, trigger, action)
+    RunStep.objects.filter(pk=step.pk).update(attempts=1, scheduled_at=timezone.now() - timedelta(seconds=1))
+    first = _execute(step)  # took effect; the worker died before recording the step
+    RunStep.objects.filter(pk=step.pk).update(attempts=2)  # claimed again once the lease ran out
+    again = _execute(step)
+    assert again == {**first, "note": "done by an earlier attempt"}
+    assert again[kind] == first[kind]
+
+
+@pytest.mark.parametrize(("make", "trigger", "action", "kind"), EARLIER_ATTEMPT)
+def test_a_retry_is_still_skipped_when_the_object_changed_before_the_step_was_due(make, trigger, action, kind):
+    invoice = make()
+    step = _step(invoice, trigger, action)
+    RunStep.objects.filter(pk=step.pk).update(attempts=1, scheduled_at=timezone.now() - timedelta(seconds=1))
+    _execute(step)  # someone else (here: an earlier step) changed it …
+    RunStep.objects.filter(pk=step.pk).update(attempts=2, scheduled_at=timezone.now() + timedelta(seconds=1))
+    assert f"{kind} is already" in _skip_reason(step)  # … before it was due
+
+
+def test_a_first_attempt_finding_the_effect_done_is_skipped():
+    invoice = _open_invoice()
+    step = _step(invoice, "invoice.overdue", "void_invoice")
+    services.invoice_void(invoice=invoice)
+    RunStep.objects.filter(pk=step.pk).update(attempts=1, scheduled_at=timezone.now() - timedelta(days=1))
+    assert _skip_reason(step) == "invoice is already void"

@@ -2,7 +2,7 @@
 
 from automations.engine.actions import register
 from automations.engine.actions.base import Action, ActionSkipped, run_object
-from automations.engine.actions.common import subscription_of
+from automations.engine.actions.common import DONE_EARLIER, done_earlier, subscription_of
 from automations.engine.triggers import PAYMENT_FAILED
 from billing import services
 from billing.errors import BillingError
@@ -22,6 +22,8 @@ class CancelSubscription(Action):
         if subscription is None:
             raise ActionSkipped("the invoice has no subscription")
         if subscription.status == "canceled":
+            if done_earlier(step, subscription.canceled_at):
+                return {"subscription": subscription.public_id, "status": subscription.status, "note": DONE_EARLIER}
             raise ActionSkipped("subscription is already canceled")
         try:
             subscription = services.subscription_cancel(subscription=subscription, reason="payment_failed")

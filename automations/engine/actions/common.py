@@ -26,6 +26,16 @@ def invoice_state(invoice) -> str:
     return INVOICE_STATES.get(invoice.status, f"invoice is {invoice.status}")
 
 
+DONE_EARLIER = "done by an earlier attempt"
+
+
+def done_earlier(step, changed_at) -> bool:
+    """Whether the object reached the action's target state through an earlier attempt of this
+    step (its worker stopped after the change, before the step was recorded): the step is a
+    retry, and the change happened at or after the step was due."""
+    return step.attempts > 1 and changed_at is not None and changed_at >= step.scheduled_at
+
+
 def kind_of(obj) -> str:
     return obj._meta.model_name  # "invoice", "quote" or "subscription"
 

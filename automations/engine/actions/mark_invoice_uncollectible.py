@@ -2,7 +2,7 @@
 
 from automations.engine.actions import register
 from automations.engine.actions.base import Action, ActionSkipped, run_object
-from automations.engine.actions.common import invoice_state
+from automations.engine.actions.common import DONE_EARLIER, done_earlier, invoice_state
 from automations.engine.triggers import PAYMENT_FAILED
 from billing import services
 from billing.errors import BillingError
@@ -20,6 +20,8 @@ class MarkInvoiceUncollectible(Action):
     def execute(self, step) -> dict:
         invoice = run_object(step)
         if invoice.status == "uncollectible":
+            if done_earlier(step, invoice.marked_uncollectible_at):
+                return {"invoice": invoice.public_id, "status": invoice.status, "note": DONE_EARLIER}
             raise ActionSkipped("invoice is already uncollectible")
         if invoice.status != "open":
             raise ActionSkipped(invoice_state(invoice))

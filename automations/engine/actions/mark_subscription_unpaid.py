@@ -2,7 +2,7 @@
 
 from automations.engine.actions import register
 from automations.engine.actions.base import Action, ActionSkipped, run_object
-from automations.engine.actions.common import subscription_of
+from automations.engine.actions.common import DONE_EARLIER, done_earlier, subscription_of
 from automations.engine.triggers import PAYMENT_FAILED
 from billing import services
 from billing.errors import BillingError
@@ -22,6 +22,9 @@ class MarkSubscriptionUnpaid(Action):
         if subscription is None:
             raise ActionSkipped("the invoice has no subscription")
         if subscription.status == "unpaid":
+            # No unpaid_at: `updated` is when it last changed, at the latest when it became unpaid.
+            if done_earlier(step, subscription.updated):
+                return {"subscription": subscription.public_id, "status": subscription.status, "note": DONE_EARLIER}
             raise ActionSkipped("subscription is already unpaid")
         if subscription.status == "canceled":
             raise ActionSkipped("subscription is canceled")
