@@ -71,23 +71,37 @@ def claim_due(limit: int = 50) -> list[int]:
 
 
 def execute_step(step_id: int) -> str | None:
-    """Run one claimed step's action and record what happened; returns the step's new status."""
-    step = RunStep.objects.select_related("run__automation").get(pk=step_id)
-    if step.status != StepStatus.RUNNING:
-        return None
-    action = ACTIONS[step.action]
+    """Run one claimed step's action and record what happened, in one transaction that holds
+    the step's row: its effect and its record commit together (a worker that dies in between
+    leaves neither), and no other worker runs it meanwhile, even once the lease has run out
+    (claims skip locked rows). Returns the step's new status (None: not ours to run)."""
+    step = None
     try:
-        result = action.execute(step)
-    except ActionSkipped as exc:
-        return _finish(step, StepStatus.SKIPPED, error=exc.reason)
-    except ActionWait as exc:
-        return _wait(step, exc)
-    except ActionError as exc:
-        return _failure(step, exc.message, permanent=exc.permanent)
-    except Exception as exc:  # an unexpected error is treated as transient, then fails the step
+        with transaction.atomic():
+            step = (
+                RunStep.objects.select_related("run__automation")
+                .select_for_update(skip_locked=True, of=("self",))
+                .filter(pk=step_id, status=StepStatus.RUNNING)
+                .first()
+            )
+            if step is None:  # done, given back, or being run by another worker right now
+                return None
+            try:
+                result = ACTIONS[step.action].execute(step)
+            except (
+                ActionSkipped
+            ) as exc:  # what the action did before saying so stays (e.g. a policy attached, then wait)
+                return _finish(step, StepStatus.SKIPPED, error=exc.reason)
+            except ActionWait as exc:
+                return _wait(step, exc)
+            except ActionError as exc:
+                return _failure(step, exc.message, permanent=exc.permanent)
+            return _finish(step, StepStatus.SUCCEEDED, result=result or {})
+    except Exception as exc:  # unexpected: all of it was rolled back; transient, then it fails the step
+        if step is None:
+            raise
         logger.exception("step %s failed", step)
         return _failure(step, f"{type(exc).__name__}: {exc}", permanent=False)
-    return _finish(step, StepStatus.SUCCEEDED, result=result or {})
 
 
 def _mine(step: RunStep):
@@ -96,26 +110,29 @@ def _mine(step: RunStep):
 
 
 def _finish(step: RunStep, status: str, *, result: dict | None = None, error: str = "") -> str:
+    """Record the outcome; then one read of the run's unfinished steps both times the next one
+    (trigger-relative runs) and tells whether the run is complete."""
     now = clock.now()
     with transaction.atomic():
         updated = _mine(step).update(status=status, result=result, error=error, executed_at=now, claimed_until=None)
         if not updated:
             return status
-        run = Run.objects.select_for_update().get(pk=step.run_id)
-        _arm_next(run, step, now)
-        if run.status == RunStatus.ACTIVE and not run.steps.filter(status__in=UNFINISHED).exists():
+        run = step.run
+        unfinished = list(
+            RunStep.objects.filter(run_id=step.run_id, status__in=UNFINISHED)
+            .order_by("position")
+            .values("pk", "position", "status", "delay")
+        )
+        following = next((s for s in unfinished if s["position"] == step.position + 1), None)
+        if following and following["status"] == StepStatus.PENDING and not TRIGGERS[run.trigger].is_anchored:
+            # The next step waits its delay after this one's end (unless the run ended meanwhile).
+            RunStep.objects.filter(pk=following["pk"], status=StepStatus.PENDING).update(
+                scheduled_at=now + delay_of(following["delay"])
+            )
+        if not unfinished:
+            # Conditional on the run being active still (finish_run): one that ended meanwhile stays ended.
             finish_run(run, RunStatus.COMPLETED, "all steps done")
     return status
-
-
-def _arm_next(run: Run, step: RunStep, now) -> None:
-    """For trigger-relative runs, the next step waits its delay after this one's end."""
-    if TRIGGERS[run.trigger].is_anchored:
-        return
-    following = run.steps.filter(position=step.position + 1, status=StepStatus.PENDING).first()
-    if following is not None:
-        following.scheduled_at = now + delay_of(following.delay)
-        following.save(update_fields=["scheduled_at"])
 
 
 def _wait(step: RunStep, wait: ActionWait) -> str:

@@ -1,0 +1,79 @@
+"""What executing a claimed batch costs: queries per step for the internal actions (team email,
+void, mark uncollectible), a batch of 24 as the dispatcher hands out."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from automations import tasks
+from automations.engine.dispatch import claim_due
+from automations.models import Run, RunStep
+from bench import engine_data as data
+from notifications.models import OutboundEmail
+
+pytestmark = pytest.mark.django_db
+
+BATCH = 24  # 8 of each action
+MAX_QUERIES_PER_STEP = 18
+
+
+def _due_batch():
+    from billing.models import AccountSettings
+
+    account = AccountSettings.load()
+    account.team_email_domains = [data.TEAM_DOMAIN]
+    account.default_currency = "EUR"
+    account.save()
+    automation = data.step_automation()
+    invoices = data.make_invoices(BATCH)
+    data.make_due_steps(invoices, lambda i: timezone.now(), automation)
+    return claim_due(BATCH)
+
+
+def test_a_batch_of_internal_steps_costs_few_queries_per_step(django_capture_on_commit_callbacks):
+    ids = _due_batch()
+    assert len(ids) == BATCH
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=False):
+        assert tasks.execute_steps(ids) == BATCH
+    per_step = len(queries) / BATCH
+    import os
+
+    if os.environ.get("DUMP_QUERIES"):
+        for q in queries.captured_queries[:60]:
+            print(q["sql"][:260])
+    print(f"\n{len(queries)} queries for {BATCH} steps: {per_step:.1f} per step")
+    assert per_step <= MAX_QUERIES_PER_STEP
+    assert set(RunStep.objects.values_list("status", flat=True)) == {"succeeded"}
+    assert set(Run.objects.values_list("status", flat=True)) == {"completed"}
+    assert OutboundEmail.objects.count() == BATCH // 3
+
+
+def test_an_unexpected_error_after_the_effect_rolls_the_effect_back_and_the_step_is_retried(monkeypatch):
+    from automations.engine import dispatch
+    from automations.engine.actions import ACTIONS
+    from billing.models import Event, Invoice
+
+    ids = _due_batch()
+    void = next(s for s in RunStep.objects.filter(pk__in=ids) if s.action == "void_invoice")
+    real = ACTIONS["void_invoice"]
+
+    class Crashing:
+        def execute(self, step):
+            real.execute(step)  # voided (and its event recorded) …
+            raise RuntimeError("worker lost its connection")  # … then a surprise
+
+    monkeypatch.setitem(ACTIONS, "void_invoice", Crashing())
+    assert dispatch.execute_step(void.pk) == "pending"
+    void.refresh_from_db()
+    assert void.status == "pending" and void.attempts == 1 and "RuntimeError" in void.error
+    invoice = Invoice.objects.get(public_id=void.run.object_id)
+    assert invoice.status == "open" and not Event.objects.filter(type="invoice.voided").exists()
+
+
+def test_a_step_not_running_is_not_executed():
+    from automations.engine import dispatch
+
+    ids = _due_batch()
+    RunStep.objects.filter(pk=ids[0]).update(status="succeeded")
+    assert dispatch.execute_step(ids[0]) is None
