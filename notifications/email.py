@@ -6,6 +6,8 @@ shown as such in the email log.
 """
 
 import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,6 +23,21 @@ logger = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=90)
 RETRY_DELAYS = [timedelta(minutes=m) for m in (1, 5, 15, 60, 180, 360, 720)]  # then failed
+
+_send_later: ContextVar[list[int] | None] = ContextVar("send_later", default=None)
+
+
+@contextmanager
+def sending_later():
+    """Within it, a recorded message gets no send task: once its transaction commits, its id is
+    added to the list this yields, and the caller sends them (`send`) when it is done, saving a
+    task per message. One the caller never sends (its worker died) is sent by the sweep."""
+    ids: list[int] = []
+    token = _send_later.set(ids)
+    try:
+        yield ids
+    finally:
+        _send_later.reset(token)
 
 
 def send_templated_email(
@@ -47,13 +64,18 @@ def send_templated_email(
     text = render_to_string(f"{template}.txt", context)
     html = render_to_string(f"{template}.html", context)
     now = clock.now()
-    with transaction.atomic():
+    with transaction.atomic(
+        savepoint=False
+    ):  # the caller's transaction if any (a savepoint would be two more statements)
         email = OutboundEmail.objects.create(
             idempotency_key=idempotency_key, source=source[:200], template=template,
             from_email=from_email or settings.DEFAULT_FROM_EMAIL, recipients=list(to), subject=subject[:300],
             text_body=text, html_body=html, status=EmailStatus.QUEUED, next_attempt_at=now, created=now,
         )  # fmt: skip
-        enqueue_email(email.pk)
+        if (later := _send_later.get()) is not None:
+            transaction.on_commit(lambda: later.append(email.pk))
+        else:
+            enqueue_email(email.pk)
     return email
 
 

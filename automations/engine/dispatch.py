@@ -113,7 +113,7 @@ def _finish(step: RunStep, status: str, *, result: dict | None = None, error: st
     """Record the outcome; then one read of the run's unfinished steps both times the next one
     (trigger-relative runs) and tells whether the run is complete."""
     now = clock.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # part of the step's transaction (execute_step)
         updated = _mine(step).update(status=status, result=result, error=error, executed_at=now, claimed_until=None)
         if not updated:
             return status
@@ -160,6 +160,30 @@ def _failure(step: RunStep, message: str, *, permanent: bool) -> str:
     return StepStatus.FAILED
 
 
+def execute_steps(step_ids: list[int]) -> int:
+    """Steps claimed together (one django-q2 task): each in its own transaction, and one failing
+    unexpectedly does not hold up the others (its claim runs out and it is claimed again). The
+    emails they record are sent here afterwards rather than by a task each, and lookups the
+    steps share (the team's members) are made once for the batch."""
+    from automations.engine.actions.common import batch_lookups
+    from notifications.email import send, sending_later
+
+    done = 0
+    with sending_later() as emails, batch_lookups():
+        for step_id in step_ids:
+            try:
+                execute_step(step_id)
+                done += 1
+            except Exception:
+                logger.exception("step %s could not be executed", step_id)
+    for email_id in emails:
+        try:
+            send(email_id)
+        except Exception:  # still queued: the email sweep sends it
+            logger.exception("email %s could not be sent", email_id)
+    return done
+
+
 STEPS_PER_TASK = 25
 
 
@@ -183,7 +207,7 @@ def dispatch_to_workers(limit: int = 200, per_task: int = STEPS_PER_TASK) -> int
         return 0
     ids = claim_due(min(limit, room * per_task))
     for start in range(0, len(ids), per_task):
-        async_task("automations.tasks.execute_steps", ids[start : start + per_task])
+        async_task("automations.engine.dispatch.execute_steps", ids[start : start + per_task])
     return len(ids)
 
 

@@ -2,6 +2,8 @@
 for emails, links to the dashboard, and sending an email or webhook once per step."""
 
 import hashlib
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -24,6 +26,29 @@ INVOICE_STATES = {
 def invoice_state(invoice) -> str:
     """The invoice's status as a skip reason, e.g. "invoice is void"."""
     return INVOICE_STATES.get(invoice.status, f"invoice is {invoice.status}")
+
+
+_batch: ContextVar[dict | None] = ContextVar("batch_lookups", default=None)
+
+
+@contextmanager
+def batch_lookups():
+    """Within it (one batch of steps, a few seconds), `batch_memo` answers a lookup once."""
+    token = _batch.set({})
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+
+
+def batch_memo(key, compute):
+    """`compute()`, or the answer it gave earlier in this batch of steps."""
+    memo = _batch.get()
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
 
 
 DONE_EARLIER = "done by an earlier attempt"

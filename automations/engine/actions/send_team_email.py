@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from automations.engine.actions import register
 from automations.engine.actions.base import Action, ActionSkipped, InvalidParams, run_object
-from automations.engine.actions.common import object_details, send_step_email
+from automations.engine.actions.common import batch_memo, object_details, send_step_email
 from automations.engine.triggers import ALL_TRIGGERS, TRIGGERS
 from automations.services.accounts import team_email_domains
 from billing.permissions import EDITORS, VIEWERS
@@ -72,7 +72,7 @@ class SendTeamEmail(Action):
             except ValidationError:
                 errors["recipient"] = f"{recipient} is not a valid email address."
             else:
-                if problem := recipient_problem(recipient):
+                if problem := batch_memo(("recipient", recipient.lower()), lambda: recipient_problem(recipient)):
                     errors["recipient"] = problem
         message = params.get("message")
         message = message.strip() if isinstance(message, str) else ""
@@ -90,7 +90,7 @@ class SendTeamEmail(Action):
     def execute(self, step) -> dict:
         recipient = step.params["recipient"]
         # The team may have changed since the step was saved: never mail someone who left.
-        if problem := recipient_problem(recipient):
+        if problem := batch_memo(("recipient", recipient.lower()), lambda: recipient_problem(recipient)):
             raise ActionSkipped(problem)
         obj = run_object(step)
         details = object_details(obj)
