@@ -8,18 +8,25 @@ def handle_event(event_id: int) -> bool:
 
 
 def handle_events(event_ids: list[int]) -> int:
-    """A batch of events recorded together (the overdue sweep); each is handled as by handle_event,
-    and one failing does not hold up the others (the engine's sweep handles it again later)."""
+    """A batch of events recorded together (the overdue sweep), handled as by handle_event in one
+    pass (`handle_batch`); if the batch fails unexpectedly, each event is handled on its own, and
+    one failing does not hold up the others (the engine's sweep handles it again later)."""
     import logging
 
+    from automations.engine.handling import handle_batch
     from automations.engine.handling import handle_event as handle
 
+    logger = logging.getLogger(__name__)
+    try:
+        return handle_batch(event_ids)
+    except Exception:
+        logger.exception("batch of %s events failed: handling them one by one", len(event_ids))
     handled = 0
     for event_id in event_ids:
         try:
             handled += bool(handle(event_id))
         except Exception:
-            logging.getLogger(__name__).exception("event %s could not be handled", event_id)
+            logger.exception("event %s could not be handled", event_id)
     return handled
 
 

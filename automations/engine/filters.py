@@ -1,11 +1,14 @@
 """The 5 filter conditions of SPEC §2. Each checks the run's object and says, when it does not
 match, what it expected and what it found (for the event's matching record)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from djmoney.contrib.exchange.exceptions import MissingRate
-from djmoney.contrib.exchange.models import convert_money
+from djmoney.contrib.exchange.models import convert_money, get_rate
 
 from automations.engine.triggers import ALL_TRIGGERS, INVOICE_TRIGGERS, PAYMENT_FAILED, SUBSCRIPTION_TRIGGERS
 
@@ -108,6 +111,34 @@ def _amount(params: dict, name: str, errors: dict) -> Decimal | None:
     return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
+_rates: ContextVar[dict | None] = ContextVar("automations_filter_rates", default=None)
+
+
+@contextmanager
+def rates_memo() -> Iterator[None]:
+    """Within the block, each exchange rate (or its absence) is read once (the batch path)."""
+    token = _rates.set({})
+    try:
+        yield
+    finally:
+        _rates.reset(token)
+
+
+def _convert(total, currency: str):
+    memo = _rates.get()
+    if memo is None:
+        return convert_money(total, currency)
+    key = (str(total.currency), currency)
+    if key not in memo:
+        try:
+            memo[key] = get_rate(*key)
+        except MissingRate as missing:
+            memo[key] = missing
+    if isinstance(memo[key], MissingRate):
+        raise memo[key]
+    return total.__class__(total.amount * memo[key], currency)  # as convert_money does
+
+
 class InvoiceAmount(Filter):
     key, label = "invoice_amount", "Invoice amount"
     allowed_triggers = INVOICE_TRIGGERS | {PAYMENT_FAILED}
@@ -133,7 +164,7 @@ class InvoiceAmount(Filter):
         converted = str(total.currency) != currency
         if converted:
             try:
-                total = convert_money(total, currency)
+                total = _convert(total, currency)
             except MissingRate:
                 return Check(
                     False, expected, f"{original}, and no exchange rate from {original.currency} to {currency}"
@@ -195,8 +226,13 @@ class ProductFilter(Filter):
 
     def _products(self, obj) -> set[str]:
         kind = obj._meta.model_name
-        if kind == "subscription":
+        prefetched = getattr(obj, "_prefetched_objects_cache", {})  # the batch path prefetches them
+        if kind == "subscription" and "items" in prefetched:
+            rows = [item.price.product.public_id for item in obj.items.all()]
+        elif kind == "subscription":
             rows = obj.items.values_list("price__product__public_id", flat=True)
+        elif "lines" in prefetched:
+            rows = [line.product.public_id if line.product_id else None for line in obj.lines.all()]
         else:
             rows = obj.lines.values_list("product__public_id", flat=True)
         return {r for r in rows if r}

@@ -7,18 +7,26 @@ happened, move pending steps whose anchor date moved; keep the matching record.
    concurrent handling fail and roll back instead of starting a second run.
 3. End runs and move anchors as the event says.
 4. Mark the event handled, in the same transaction.
+
+`handle_batch` does the same for many events at once (the overdue sweep's batches): events that
+only start runs are matched in Python against the automations, objects and currency read once,
+and written with one insert per table in one transaction; events that end runs or move anchors
+(or whose starts read other events) go through `handle_event`, in order.
 """
 
 import logging
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 
 from automations.engine import signals
+from automations.engine.filters import rates_memo
 from automations.engine.matching import first_match
-from automations.engine.runs import end_runs, move_anchor, start_run
+from automations.engine.runs import build_run, end_runs, move_anchor, start_run
 from automations.engine.triggers import PAYMENT_FAILED, TRIGGERS
-from automations.models import EventHandling, HandledEvent
+from automations.models import EventHandling, HandledEvent, Run, RunStep
+from automations.services.accounts import default_currency
+from automations.services.definitions import in_priority_order
 from billing import clock
 from billing.models import Event
 
@@ -60,6 +68,121 @@ def _handle(event: Event) -> None:
     for move in moves:
         anchor = (_anchor(obj, move.trigger) if obj else None) or move.anchor
         move_anchor(object_id=event.object_id, trigger=move.trigger, anchor=anchor)
+
+
+def handle_batch(event_ids: list[int]) -> int:
+    """Handle many events once each, as `handle_event` would one by one, in event order; returns
+    how many were handled here (not before, nor concurrently)."""
+    ids = list(dict.fromkeys(event_ids))
+    events = list(Event.objects.filter(pk__in=ids).order_by("pk"))
+    if missing := set(ids) - {event.pk for event in events}:
+        logger.warning("events %s do not exist", sorted(missing))
+    done = set(HandledEvent.objects.filter(event_id__in=ids).values_list("event_id", flat=True))
+    handled, segment = 0, []
+    for event in events:
+        if event.pk in done:
+            continue
+        if _only_starts(event):
+            segment.append(event)
+            continue
+        handled += _start_batch(segment)  # the events before it first: the order is kept
+        segment = []
+        handled += _handle_one(event.pk)
+    return handled + _start_batch(segment)
+
+
+def _only_starts(event: Event) -> bool:
+    """Whether the event only starts runs, from its own snapshot (no end, no move, no other event read)."""
+    return event.type != "invoice.payment_failed" and not signals.ends(event) and not signals.moves(event)
+
+
+def _handle_one(event_id: int) -> int:
+    try:
+        return int(handle_event(event_id))
+    except Exception:
+        logger.exception("event %s could not be handled", event_id)  # the sweep handles it later
+        return 0
+
+
+def _start_batch(events: list[Event]) -> int:
+    """Start the runs of events that only start runs: one transaction, one insert per table. If
+    another worker handled one of them meanwhile (a unique constraint fails), or the transaction
+    meets a deadlock, the batch is rolled back and its events are handled one by one."""
+    if not events:
+        return 0
+    try:
+        with transaction.atomic():
+            _start_all(events)
+    except (IntegrityError, OperationalError) as error:
+        logger.info("batch of %s events conflicted (%s): handling them one by one", len(events), error)
+        return sum(_handle_one(event.pk) for event in events)
+    return len(events)
+
+
+OBJECT_PREFETCH = {"invoice": "lines__product", "quote": "lines__product", "subscription": "items__price__product"}
+
+
+def _start_all(events: list[Event]) -> None:
+    now = clock.now()
+    planned = [(event, signals.starts(event)) for event in events]
+    triggers = sorted({start.trigger for _, starts in planned for start in starts})
+    automations = {trigger: in_priority_order(trigger) for trigger in triggers}
+    currency = default_currency() if any(automations.values()) else None
+    product_filter = any(
+        f["type"] == "product" for autos in automations.values() for a in autos for f in a.current_version.filters
+    )
+    objects = _load_objects([event for event, starts in planned if starts], prefetch_products=product_filter)
+    runs, steps, handlings = [], [], []
+    with rates_memo():
+        for event, starts in planned:
+            obj = objects.get((event.object_type, event.object_id))
+            for start in starts:
+                if obj is None:
+                    continue
+                automation, checks = first_match(
+                    start.trigger, obj, automations=automations[start.trigger], currency=currency
+                )
+                run = None
+                if automation is not None:
+                    anchor = _anchor(obj, start.trigger) or start.anchor
+                    run, run_steps = build_run(
+                        automation=automation, event=event, trigger=start.trigger, anchor=anchor, now=now
+                    )
+                    runs.append(run)
+                    steps += run_steps
+                handlings.append(
+                    EventHandling(
+                        event=event,
+                        trigger=start.trigger,
+                        handled_at=now,
+                        checks=checks,
+                        run=run,
+                        outcome=_outcome(start.trigger, automation, checks),
+                    )  # fmt: skip
+                )
+    Run.objects.bulk_create(runs)
+    for step in steps:
+        step.run = step.run  # the run's id, now that it has one
+    RunStep.objects.bulk_create(steps)
+    for handling in handlings:
+        handling.run = handling.run
+    EventHandling.objects.bulk_create(handlings)
+    HandledEvent.objects.bulk_create([HandledEvent(event=event, handled_at=now) for event in events])
+
+
+def _load_objects(events: list[Event], *, prefetch_products: bool) -> dict[tuple[str, str], object]:
+    """The events' objects by (object_type, public_id), one query per type (and its prefetch)."""
+    wanted: dict[str, set[str]] = {}
+    for event in events:
+        if event.object_type in signals.MODELS:
+            wanted.setdefault(event.object_type, set()).add(event.object_id)
+    found = {}
+    for object_type, public_ids in wanted.items():
+        rows = signals.MODELS[object_type].objects.select_related("customer").filter(public_id__in=public_ids)
+        if prefetch_products:
+            rows = rows.prefetch_related(OBJECT_PREFETCH[object_type])
+        found |= {(object_type, obj.public_id): obj for obj in rows}
+    return found
 
 
 def _anchor(obj, trigger: str):

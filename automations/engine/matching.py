@@ -18,11 +18,18 @@ def check_automation(automation: Automation, obj, *, currency: str | None = None
     return record | {"matched": True}
 
 
-def first_match(trigger: str, obj) -> tuple[Automation | None, list[dict]]:
-    """The automation that wins for this object (or None) and the checks made, in order."""
+def first_match(
+    trigger: str, obj, *, automations: list[Automation] | None = None, currency: str | None = None
+) -> tuple[Automation | None, list[dict]]:
+    """The automation that wins for this object (or None) and the checks made, in order.
+
+    The batch path passes the trigger's automations (`in_priority_order`) and the default
+    currency, read once for all its events."""
     checks = []
-    automations = in_priority_order(trigger)
-    currency = default_currency() if automations else None  # once per event, not per amount filter
+    if automations is None:
+        automations = in_priority_order(trigger)
+    if currency is None and automations:
+        currency = default_currency()  # once per event, not per amount filter
     for automation in automations:
         record = check_automation(automation, obj, currency=currency)
         checks.append(record)

@@ -17,9 +17,22 @@ def start_run(*, automation: Automation, event: Event, trigger: str, anchor: dat
     Steps of a date-anchored trigger whose time has already passed are skipped with the reason,
     never fired late in a burst. A run whose steps were all skipped is completed at once.
     """
+    run, steps = build_run(automation=automation, event=event, trigger=trigger, anchor=anchor, now=clock.now())
+    run.save(force_insert=True)
+    RunStep.objects.bulk_create(steps)
+    return run
+
+
+ALL_SKIPPED = "every step's time had already passed"
+
+
+def build_run(
+    *, automation: Automation, event: Event, trigger: str, anchor: datetime | None, now: datetime
+) -> tuple[Run, list[RunStep]]:
+    """The run and its steps as `start_run` makes them, not saved yet (the batch path saves many
+    at once). A run whose steps were all skipped is completed from the start."""
     version = automation.current_version
-    now = clock.now()
-    run = Run.objects.create(
+    run = Run(
         automation=automation, version=version, trigger=trigger, event=event, object_type=event.object_type,
         object_id=event.object_id, anchor_at=anchor, status=RunStatus.ACTIVE, started_at=now,
     )  # fmt: skip
@@ -38,10 +51,9 @@ def start_run(*, automation: Automation, event: Event, trigger: str, anchor: dat
                 f"Its time ({moment:%Y-%m-%d %H:%M}) had passed when the run started.",
             )
         steps.append(step)
-    RunStep.objects.bulk_create(steps)
     if all(step.status == StepStatus.SKIPPED for step in steps):
-        finish_run(run, RunStatus.COMPLETED, "every step's time had already passed")
-    return run
+        run.status, run.reason, run.finished_at = RunStatus.COMPLETED, ALL_SKIPPED, now
+    return run, steps
 
 
 def finish_run(run: Run, status: str, reason: str = "") -> None:
