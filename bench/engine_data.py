@@ -84,8 +84,10 @@ def overdue_automations(count: int = 50) -> list:
     ]
 
 
-def make_invoices(count: int, *, matching_share: float = 0.9, batch: int = 5000) -> list:
-    """`count` open invoices (one customer each); `matching_share` of the customers are in s40."""
+def make_invoices(count: int, *, matching_share: float = 0.9, batch: int = 5000, flagged: bool = True) -> list:
+    """`count` open invoices (one customer each); `matching_share` of the customers are in s40.
+    Due yesterday; already flagged overdue unless `flagged` is False (then the overdue sweep,
+    `billing.jobs.run_overdue`, flags them and records their events)."""
     from billing.models import Customer, Invoice
 
     now = timezone.now()
@@ -113,7 +115,7 @@ def make_invoices(count: int, *, matching_share: float = 0.9, batch: int = 5000)
                 created=now,
                 finalized_at=now,
                 due_date=now - timedelta(days=1),
-                overdue_at=now,
+                overdue_at=now if flagged else None,
             )  # fmt: skip
             for i, c in enumerate(customers)
         )
