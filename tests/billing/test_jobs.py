@@ -218,7 +218,11 @@ def test_registering_the_schedules_twice_keeps_one_schedule_per_job():
     register_schedules()
     register_schedules()
     names = set(Schedule.objects.values_list("name", flat=True))
-    assert names == {f"billing:{name}" for name in jobs.JOBS} | {"notifications:sweep", "automations:sweep", "ops:heartbeat"}
+    assert names == {f"billing:{name}" for name in jobs.JOBS} | {
+        "notifications:sweep",
+        "automations:sweep",
+        "ops:heartbeat",
+    }
     assert all(s.func == "billing.tasks.run_job" for s in Schedule.objects.filter(name__startswith="billing:"))
 
 
