@@ -68,9 +68,6 @@ def overdue_invoices(now) -> QuerySet[Invoice]:
     )
 
 
-OVERDUE_BATCH = 500
-
-
 def overdue_batch(now, *, skipped=()) -> QuerySet[Invoice]:
     """The next batch of the sweep, locked (SKIP LOCKED), with what the events' snapshots read.
 
@@ -83,14 +80,14 @@ def overdue_batch(now, *, skipped=()) -> QuerySet[Invoice]:
         .order_by("due_date", "pk")
         .select_related("customer", "subscription", "retry_policy")
         .prefetch_related("lines__product", "lines__price")
-        .select_for_update(skip_locked=True, of=("self",))[:OVERDUE_BATCH]
+        .select_for_update(skip_locked=True, of=("self",))[: settings.BILLING_JOB_BATCH_SIZE]
     )
 
 
 def run_overdue() -> int:
     """Flag open invoices past their due date (one `invoice.overdue` each), a batch at a time.
 
-    1. Claim up to OVERDUE_BATCH of the oldest due invoices (SKIP LOCKED), with their customer
+    1. Claim up to BILLING_JOB_BATCH_SIZE of the oldest due invoices (SKIP LOCKED), with their customer
        and lines, so that the events' snapshots need no query per invoice.
     2. Flag them with one update and record their events with one insert
        (`invoices_mark_overdue`); subscribers hear of the batch once it commits.

@@ -106,7 +106,7 @@ def run(ctx) -> list[Result]:
 
     q = settings.Q_CLUSTER
     setup = f"ORM broker, {q['workers']} workers, bulk {q.get('bulk', 1)}, {n:,} events"
-    note = f"{setup} from the overdue sweep ({jobs.OVERDUE_BATCH}/batch, {PER_TASK}/task); {runs:,} runs"
+    note = f"{setup} from the overdue sweep ({settings.BILLING_JOB_BATCH_SIZE}/batch, {PER_TASK}/task); {runs:,} runs"
     results.append(Result("event_to_run", rate, "events/s", TARGET, note=note))
     results.append(Result("event_to_run.q2_noop", noop_rate, "tasks/s", note=setup))
     results.append(Result("event_to_run.ratio", rate / noop_rate, "×", note="events/s ÷ no-op tasks/s"))
