@@ -163,13 +163,15 @@ def _failure(step: RunStep, message: str, *, permanent: bool) -> str:
 def execute_steps(step_ids: list[int]) -> int:
     """Steps claimed together (one django-q2 task): each in its own transaction, and one failing
     unexpectedly does not hold up the others (its claim runs out and it is claimed again). The
-    emails they record are sent here afterwards rather than by a task each, and lookups the
-    steps share (the team's members) are made once for the batch."""
+    emails they record are sent here afterwards rather than by a task each, the events they cause
+    reach the engine in one task, and lookups the steps share (the team's members) are made once
+    for the batch."""
     from automations.engine.actions.common import batch_lookups
+    from automations.receivers import events_in_one_task
     from notifications.email import send, sending_later
 
     done = 0
-    with sending_later() as emails, batch_lookups():
+    with events_in_one_task(), sending_later() as emails, batch_lookups():
         for step_id in step_ids:
             try:
                 execute_step(step_id)

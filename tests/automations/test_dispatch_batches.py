@@ -55,3 +55,24 @@ def test_it_claims_nothing_while_the_broker_holds_enough_work(django_capture_on_
     with mock.patch.object(type(get_broker()), "queue_size", return_value=100):
         assert dispatch_to_workers() == 0
     assert set(RunStep.objects.values_list("status", flat=True)) == {"pending"}
+
+
+@pytest.mark.django_db(transaction=True)  # each step really commits, as in a worker
+def test_the_events_a_batch_of_steps_causes_reach_the_engine_in_one_task(django_capture_on_commit_callbacks):
+    from automations.engine.dispatch import execute_steps
+    from automations.models import HandledEvent
+    from billing.models import Event
+
+    _overdue_runs(4, django_capture_on_commit_callbacks)
+    ids = list(RunStep.objects.values_list("pk", flat=True))
+    RunStep.objects.update(status="running", claimed_until=timezone.now() + timedelta(minutes=5))
+    from django_q.tasks import async_task
+
+    enqueue = mock.patch("automations.receivers.async_task", wraps=async_task)
+    with enqueue as enqueued:
+        assert execute_steps(ids) == 4
+    funcs = [call.args[0] for call in enqueued.call_args_list]
+    assert funcs == ["automations.tasks.handle_events"], funcs
+    voided = Event.objects.filter(type="invoice.voided")
+    assert voided.count() == 4
+    assert HandledEvent.objects.filter(event__in=voided).count() == 4
