@@ -33,7 +33,6 @@ def plan_first_line() -> str:
 
 def run(ctx: Context) -> list[Result]:
     from billing.tasks import run_job
-
     from notifications.models import WebhookEndpoint
 
     size = data.ensure_dataset(ctx.quick)
