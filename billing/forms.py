@@ -96,38 +96,22 @@ class DomainsField(CommaSeparatedField):
         return domains
 
 
-class AccountSettingsForm(forms.ModelForm):
-    """The account defaults; the model's clean() checks the retry schedule as a whole."""
+SCHEDULE_LABELS = {
+    "schedule_kind": "Retry schedule",
+    "max_retries": "Number of retries",
+    "within_days": "Within (days)",
+    "end_behavior": "After the last retry fails",
+}
 
-    default_currency = forms.ChoiceField(choices=[(code, code) for code in settings.CURRENCIES])
+
+class RetryScheduleForm(forms.ModelForm):
+    """What the account defaults and a named retry policy share: the schedule's fields."""
+
     day_offsets = DayOffsetsField(
         required=False,
         label="Retry days",
         help_text="Days after the first failure, comma-separated, e.g. 1, 3, 5, 7 (for the 'chosen days' schedule).",
     )
-    team_email_domains = DomainsField(
-        required=False,
-        label="Team email domains",
-        help_text="Company domains that team emails may go to, comma-separated, e.g. acme.com, acme.co.uk.",
-    )
-
-    class Meta:
-        model = AccountSettings
-        fields = [
-            "default_currency",
-            "schedule_kind",
-            "max_retries",
-            "within_days",
-            "day_offsets",
-            "end_behavior",
-            "team_email_domains",
-        ]
-        labels = {
-            "schedule_kind": "Retry schedule",
-            "max_retries": "Number of retries",
-            "within_days": "Within (days)",
-            "end_behavior": "After the last retry fails",
-        }
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
@@ -146,46 +130,44 @@ class AccountSettingsForm(forms.ModelForm):
         super()._update_errors(errors)
 
 
+class AccountSettingsForm(RetryScheduleForm):
+    """The account defaults; the model's clean() checks the retry schedule as a whole."""
+
+    default_currency = forms.ChoiceField(choices=[(code, code) for code in settings.CURRENCIES])
+    team_email_domains = DomainsField(
+        required=False,
+        label="Team email domains",
+        help_text="Company domains that team emails may go to, comma-separated, e.g. acme.com, acme.co.uk.",
+    )
+
+    class Meta:
+        model = AccountSettings
+        fields = [
+            "default_currency",
+            "schedule_kind",
+            "max_retries",
+            "within_days",
+            "day_offsets",
+            "end_behavior",
+            "team_email_domains",
+        ]
+        labels = SCHEDULE_LABELS
+
+
 # --- Settings: retry policies and exchange rates ---------------------------------------------
 
 
-class RetryPolicyForm(forms.ModelForm):
+class RetryPolicyForm(RetryScheduleForm):
     """A named retry policy; billing.services.settings checks and saves it."""
-
-    day_offsets = DayOffsetsField(
-        required=False,
-        label="Retry days",
-        help_text="Days after the first failure, comma-separated, e.g. 1, 3, 5, 7 (for the 'chosen days' schedule).",
-    )
 
     class Meta:
         model = RetryPolicy
         fields = ["name", "schedule_kind", "max_retries", "within_days", "day_offsets", "end_behavior"]
-        labels = {
-            "schedule_kind": "Retry schedule",
-            "max_retries": "Number of retries",
-            "within_days": "Within (days)",
-            "end_behavior": "After the last retry fails",
-        }
+        labels = SCHEDULE_LABELS
         help_texts = {"name": "Automations choose the policy by this name, e.g. “Annual plans”."}
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")
-        super().__init__(*args, **kwargs)
-        self.fields["max_retries"].widget.attrs.update(min=0, max=MAX_RETRIES)
-        self.fields["within_days"].widget.attrs.update(min=1, max=MAX_RETRY_DAYS)
 
     def validate_unique(self):
         pass  # the service checks the name, case-insensitively
-
-    def _update_errors(self, errors):
-        # As in AccountSettingsForm: a field the form could not parse keeps its own message.
-        if hasattr(errors, "error_dict"):
-            for name in [name for name in errors.error_dict if name in self._errors]:
-                del errors.error_dict[name]
-            if not errors.error_dict:
-                return
-        super()._update_errors(errors)
 
     def schedule(self) -> dict:
         """The cleaned schedule fields, as the services take them (after is_valid())."""
