@@ -37,20 +37,10 @@ def execute_step(step_id: int) -> str | None:
 
 
 def execute_steps(step_ids: list[int]) -> int:
-    """Steps claimed together by the dispatcher; one failing unexpectedly does not hold up the
-    others (its claim runs out and it is claimed again)."""
-    import logging
+    """Steps the dispatcher claimed together (see dispatch.execute_steps)."""
+    from automations.engine.dispatch import execute_steps as execute
 
-    from automations.engine.dispatch import execute_step as execute
-
-    done = 0
-    for step_id in step_ids:
-        try:
-            execute(step_id)
-            done += 1
-        except Exception:
-            logging.getLogger(__name__).exception("step %s could not be executed", step_id)
-    return done
+    return execute(step_ids)
 
 
 def sweep() -> int:

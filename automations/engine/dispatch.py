@@ -209,7 +209,7 @@ def dispatch_to_workers(limit: int = 200, per_task: int = STEPS_PER_TASK) -> int
         return 0
     ids = claim_due(min(limit, room * per_task))
     for start in range(0, len(ids), per_task):
-        async_task("automations.engine.dispatch.execute_steps", ids[start : start + per_task])
+        async_task("automations.tasks.execute_steps", ids[start : start + per_task])
     return len(ids)
 
 
