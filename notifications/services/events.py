@@ -53,6 +53,16 @@ def queue_billing_event(event: Event) -> list[WebhookDelivery]:
     return queue_deliveries(event_id=event.public_id, event_type=event.type, payload=event.as_payload())
 
 
+def queue_billing_events(events: list[Event]) -> list[WebhookDelivery]:
+    """A batch of billing events (the overdue sweep's): one endpoint lookup per event type, as
+    most batches have no subscriber at all."""
+    queued = []
+    for event_type in {event.type for event in events}:
+        if _subscribed(event_type):
+            queued += [d for event in events if event.type == event_type for d in queue_billing_event(event)]
+    return queued
+
+
 def webhook_event_emit(*, type: str, obj, data: dict | None = None, event_id: str | None = None) -> str:
     """Send one of the automation webhooks about an invoice, quote or subscription.
 

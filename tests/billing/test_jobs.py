@@ -304,3 +304,19 @@ def test_the_engine_hears_a_swept_batch_once_it_commits(django_capture_on_commit
     with django_capture_on_commit_callbacks(execute=True):
         jobs.run_overdue()
     assert set(Run.objects.values_list("object_id", flat=True)) == {i.public_id for i in invoices}
+
+
+def test_a_swept_batch_is_queued_to_the_webhook_endpoints_subscribed_to_it(settings):
+    from notifications.models import WebhookDelivery
+    from notifications.services.endpoints import endpoint_create
+
+    settings.WEBHOOK_ALLOWED_HOSTS = ["203.0.113.10"]
+    endpoint_create(url="https://203.0.113.10/hook", enabled_events=["invoice.overdue"])
+    endpoint_create(url="https://203.0.113.10/other", enabled_events=["invoice.paid"])
+    past = timezone.now() - timedelta(hours=1)
+    invoices = [make_invoice(due_date=past) for _ in range(3)]
+    assert jobs.run_overdue() == 3
+    deliveries = WebhookDelivery.objects.filter(event_type="invoice.overdue")
+    assert deliveries.count() == 3
+    assert WebhookDelivery.objects.count() == 3
+    assert {d.endpoint.url for d in deliveries} == {"https://203.0.113.10/hook"}
