@@ -314,7 +314,8 @@ def test_a_swept_batch_is_queued_to_the_webhook_endpoints_subscribed_to_it(setti
     endpoint_create(url="https://203.0.113.10/hook", enabled_events=["invoice.overdue"])
     endpoint_create(url="https://203.0.113.10/other", enabled_events=["invoice.paid"])
     past = timezone.now() - timedelta(hours=1)
-    invoices = [make_invoice(due_date=past) for _ in range(3)]
+    for _ in range(3):
+        make_invoice(due_date=past)
     assert jobs.run_overdue() == 3
     deliveries = WebhookDelivery.objects.filter(event_type="invoice.overdue")
     assert deliveries.count() == 3
