@@ -122,7 +122,10 @@ class RunStep(models.Model):
     class Meta:
         ordering = ["run", "position"]
         constraints = [models.UniqueConstraint(fields=["run", "position"], name="one_step_per_position")]
-        indexes = [models.Index(fields=["scheduled_at"], name="step_due", condition=Q(status="pending"))]
+        indexes = [
+            models.Index(fields=["scheduled_at", "id"], name="step_due", condition=Q(status="pending")),
+            models.Index(fields=["claimed_until", "id"], name="step_lease", condition=Q(status="running")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.run.public_id} step {self.position}: {self.action}"

@@ -55,12 +55,23 @@ class Context:
 
 
 def ensure_database(url: str) -> None:
-    """Create the bench database if it does not exist (trust auth on this machine)."""
+    """Create the bench database (and its role) if they do not exist (trust auth on this machine)."""
     import psycopg
     from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
 
     name = url.rsplit("/", 1)[1].split("?")[0]
     admin = url.rsplit("/", 1)[0] + "/postgres"
+    role = conninfo_to_dict(url).get("user")
+    try:
+        psycopg.connect(admin, autocommit=True).close()
+    except psycopg.OperationalError as exc:
+        if not role or "does not exist" not in str(exc):
+            raise
+        # A fresh machine: create the role as the postgres superuser (trust auth, as .ci/run does).
+        superuser = conninfo_to_dict(admin) | {"user": "postgres"}
+        with psycopg.connect(**superuser, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB").format(sql.Identifier(role)))
     with psycopg.connect(admin, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

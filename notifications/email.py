@@ -5,13 +5,14 @@ send is retried on a growing delay and, after the last try, the message is marke
 shown as such in the email log.
 """
 
+import contextlib
 import logging
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
@@ -89,28 +90,72 @@ def claim(email_id: int, now) -> bool:
     return taken == 1
 
 
+def _message(email: OutboundEmail, connection=None) -> EmailMultiAlternatives:
+    message = EmailMultiAlternatives(
+        subject=email.subject, body=email.text_body, from_email=email.from_email, to=email.recipients,
+        headers={"X-Relance-Message": email.public_id}, connection=connection,
+    )  # fmt: skip
+    if email.html_body:
+        message.attach_alternative(email.html_body, "text/html")
+    return message
+
+
+def _sent(email: OutboundEmail) -> None:
+    OutboundEmail.objects.filter(pk=email.pk).update(
+        status=EmailStatus.SENT, sent_at=clock.now(), claimed_until=None, next_attempt_at=None, last_error=""
+    )
+
+
 def send(email_id: int) -> bool | None:
     """Try to send one queued message. True if sent, False if it failed this time, None if not ours."""
     now = clock.now()
     if not claim(email_id, now):
         return None
     email = OutboundEmail.objects.get(pk=email_id)
-    message = EmailMultiAlternatives(
-        subject=email.subject, body=email.text_body, from_email=email.from_email, to=email.recipients,
-        headers={"X-Relance-Message": email.public_id},
-    )  # fmt: skip
-    if email.html_body:
-        message.attach_alternative(email.html_body, "text/html")
     try:
-        message.send()
+        _message(email).send()
     except Exception as exc:  # SMTP errors, refused connections, timeouts: all retried
         logger.warning("email %s not sent (attempt %s): %s", email.public_id, email.attempt_count, exc)
         _failed(email, f"{type(exc).__name__}: {exc}"[:500])
         return False
-    OutboundEmail.objects.filter(pk=email.pk).update(
-        status=EmailStatus.SENT, sent_at=clock.now(), claimed_until=None, next_attempt_at=None, last_error=""
-    )
+    _sent(email)
     return True
+
+
+def send_many(email_ids: list[int]) -> int:
+    """Send queued messages together (a worker's batch of steps): claimed in one query, sent over
+    one connection to the mail server, each recorded as sent right after it went out (so a worker
+    that dies repeats at most the one message it was sending). Returns how many were sent."""
+    now = clock.now()
+    with transaction.atomic():
+        emails = list(
+            OutboundEmail.objects.filter(pk__in=email_ids, status=EmailStatus.QUEUED, next_attempt_at__lte=now)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .select_for_update(skip_locked=True)
+            .order_by("pk")
+        )
+        OutboundEmail.objects.filter(pk__in=[email.pk for email in emails]).update(
+            claimed_until=now + LEASE, attempt_count=F("attempt_count") + 1
+        )
+    if not emails:
+        return 0
+    sent = 0
+    connection = get_connection()
+    try:
+        for email in emails:
+            email.attempt_count += 1
+            try:
+                _message(email, connection).send()
+            except Exception as exc:  # SMTP errors, refused connections, timeouts: all retried
+                logger.warning("email %s not sent (attempt %s): %s", email.public_id, email.attempt_count, exc)
+                _failed(email, f"{type(exc).__name__}: {exc}"[:500])
+                continue
+            _sent(email)
+            sent += 1
+    finally:
+        with contextlib.suppress(Exception):
+            connection.close()
+    return sent
 
 
 def _failed(email: OutboundEmail, error: str) -> None:

@@ -7,6 +7,7 @@
    transitions re-check state under a row lock; emails and webhooks carry the step's key).
 3. Record the outcome; for trigger-relative runs the next step is timed from this one's end;
    a run with no step left is completed, a permanent failure fails the run.
+Steps claimed together are executed as a batch: one transaction, a savepoint per step.
 """
 
 import logging
@@ -18,7 +19,7 @@ from django.db.models import Exists, F, OuterRef, Q
 
 from automations.engine.actions import ACTIONS
 from automations.engine.actions.base import ActionError, ActionSkipped, ActionWait
-from automations.engine.runs import finish_run
+from automations.engine.runs import complete_runs, finish_run
 from automations.engine.scheduling import delay_of
 from automations.engine.triggers import TRIGGERS
 from automations.models import Run, RunStatus, RunStep, StepStatus
@@ -52,56 +53,84 @@ def claim_due(limit: int = 50) -> list[int]:
     earlier_unfinished = RunStep.objects.filter(
         run_id=OuterRef("run_id"), position__lt=OuterRef("position"), status__in=UNFINISHED
     )
-    with transaction.atomic():
-        due = (
-            RunStep.objects.filter(
-                Q(status=StepStatus.PENDING, scheduled_at__lte=now)
-                | Q(status=StepStatus.RUNNING, claimed_until__lt=now),
-                run__status=RunStatus.ACTIVE,
-            )
+
+    def claimable(condition: Q, order: str):
+        # Two queries, each walking its own partial index (step_lease, step_due) in order and
+        # stopping at `limit`: an OR of both could only scan and sort every unfinished step.
+        return (
+            RunStep.objects.filter(condition, run__status=RunStatus.ACTIVE)
             .filter(~Exists(earlier_unfinished))  # a step waits while an earlier step of its run is unfinished
-            .order_by("scheduled_at", "pk")
-            .select_for_update(skip_locked=True, of=("self",))[:limit]
+            .order_by(order, "pk")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)
         )
-        ids = [step.pk for step in due]
+
+    with transaction.atomic():
+        # Steps whose worker died first: they are the most overdue.
+        ids = list(claimable(Q(status=StepStatus.RUNNING, claimed_until__lt=now), "claimed_until")[:limit])
+        if len(ids) < limit:
+            ids += claimable(Q(status=StepStatus.PENDING, scheduled_at__lte=now), "scheduled_at")[: limit - len(ids)]
         RunStep.objects.filter(pk__in=ids).update(
             status=StepStatus.RUNNING, claimed_until=now + lease(), attempts=F("attempts") + 1
         )
     return ids
 
 
+def execute_batch(step_ids: list[int]) -> dict[int, str]:
+    """Run claimed steps' actions and record what happened, in one transaction that holds the
+    steps' rows: each effect and its record commit together (a worker that dies in between
+    leaves neither), and no other worker runs them meanwhile, even once a lease has run out
+    (claims skip locked rows). Each step runs in a savepoint, so one failing unexpectedly undoes
+    its own effect only. Returns the new status of each step run here (absent: not ours to run).
+
+    The bookkeeping is per batch, not per step: the steps are locked in one query, their objects
+    read in one query per kind, their outcomes written in one, and the runs they complete closed
+    in one (a step's share of a batch of 25 is a fraction of a query; bench/scenarios/due_steps).
+    """
+    from automations.engine.actions.base import preload_run_objects
+
+    statuses: dict[int, str] = {}
+    with transaction.atomic():
+        steps = list(
+            RunStep.objects.select_related("run__automation")
+            .select_for_update(skip_locked=True, of=("self",))
+            .filter(pk__in=step_ids, status=StepStatus.RUNNING)
+            .order_by("pk")
+        )
+        if not steps:  # done, given back, or being run by other workers right now
+            return statuses
+        preload_run_objects([step.run for step in steps])
+        finished: list[tuple[RunStep, str, dict | None, str]] = []
+        for step in steps:
+            statuses[step.pk] = _execute(step, finished)
+        _record(finished)
+    return statuses
+
+
 def execute_step(step_id: int) -> str | None:
-    """Run one claimed step's action and record what happened, in one transaction that holds
-    the step's row: its effect and its record commit together (a worker that dies in between
-    leaves neither), and no other worker runs it meanwhile, even once the lease has run out
-    (claims skip locked rows). Returns the step's new status (None: not ours to run)."""
-    step = None
+    """Run one claimed step (a batch of one); returns its new status (None: not ours to run)."""
+    return execute_batch([step_id]).get(step_id)
+
+
+def _execute(step: RunStep, finished: list) -> str:
+    """Run the step's action in a savepoint. A step that is done (succeeded, skipped) joins
+    `finished`, recorded for the batch; a wait or a failure is recorded here."""
     try:
         with transaction.atomic():
-            step = (
-                RunStep.objects.select_related("run__automation")
-                .select_for_update(skip_locked=True, of=("self",))
-                .filter(pk=step_id, status=StepStatus.RUNNING)
-                .first()
-            )
-            if step is None:  # done, given back, or being run by another worker right now
-                return None
             try:
                 result = ACTIONS[step.action].execute(step)
-            except (
-                ActionSkipped
-            ) as exc:  # what the action did before saying so stays (e.g. a policy attached, then wait)
-                return _finish(step, StepStatus.SKIPPED, error=exc.reason)
+            except ActionSkipped as exc:  # what the action did before saying so stays (e.g. a policy attached)
+                finished.append((step, StepStatus.SKIPPED, None, exc.reason))
+                return StepStatus.SKIPPED
             except ActionWait as exc:
                 return _wait(step, exc)
             except ActionError as exc:
                 return _failure(step, exc.message, permanent=exc.permanent)
-            return _finish(step, StepStatus.SUCCEEDED, result=result or {})
-    except Exception as exc:  # unexpected: all of it was rolled back; transient, then it fails the step
-        if step is None:
-            raise
+    except Exception as exc:  # unexpected: its savepoint was rolled back; transient, then it fails the step
         logger.exception("step %s failed", step)
         return _failure(step, f"{type(exc).__name__}: {exc}", permanent=False)
+    finished.append((step, StepStatus.SUCCEEDED, result or {}, ""))
+    return StepStatus.SUCCEEDED
 
 
 def _mine(step: RunStep):
@@ -109,30 +138,38 @@ def _mine(step: RunStep):
     return RunStep.objects.filter(pk=step.pk, status=StepStatus.RUNNING, attempts=step.attempts)
 
 
-def _finish(step: RunStep, status: str, *, result: dict | None = None, error: str = "") -> str:
-    """Record the outcome; then one read of the run's unfinished steps both times the next one
-    (trigger-relative runs) and tells whether the run is complete."""
+def _record(finished: list[tuple[RunStep, str, dict | None, str]]) -> None:
+    """Write the outcomes of the batch's done steps (one update), then one read of their runs'
+    unfinished steps both times each next step (trigger-relative runs) and tells which runs are
+    complete. Part of the batch's transaction, which holds the steps' rows."""
+    if not finished:
+        return
     now = clock.now()
-    with transaction.atomic(savepoint=False):  # part of the step's transaction (execute_step)
-        updated = _mine(step).update(status=status, result=result, error=error, executed_at=now, claimed_until=None)
-        if not updated:
-            return status
-        run = step.run
-        unfinished = list(
-            RunStep.objects.filter(run_id=step.run_id, status__in=UNFINISHED)
-            .order_by("position")
-            .values("pk", "position", "status", "delay")
-        )
-        following = next((s for s in unfinished if s["position"] == step.position + 1), None)
+    for step, status, result, error in finished:
+        step.status, step.result, step.error, step.executed_at, step.claimed_until = status, result, error, now, None
+    RunStep.objects.bulk_update(
+        [step for step, *_ in finished], ["status", "result", "error", "executed_at", "claimed_until"]
+    )
+    unfinished: dict[int, list[dict]] = {}
+    for row in (
+        RunStep.objects.filter(run_id__in={step.run_id for step, *_ in finished}, status__in=UNFINISHED)
+        .order_by("position")
+        .values("pk", "run_id", "position", "status", "delay")
+    ):
+        unfinished.setdefault(row["run_id"], []).append(row)
+    complete = []
+    for step, *_ in finished:
+        run, left = step.run, unfinished.get(step.run_id, [])
+        following = next((s for s in left if s["position"] == step.position + 1), None)
         if following and following["status"] == StepStatus.PENDING and not TRIGGERS[run.trigger].is_anchored:
             # The next step waits its delay after this one's end (unless the run ended meanwhile).
             RunStep.objects.filter(pk=following["pk"], status=StepStatus.PENDING).update(
                 scheduled_at=now + delay_of(following["delay"])
             )
-        if not unfinished:
-            # Conditional on the run being active still (finish_run): one that ended meanwhile stays ended.
-            finish_run(run, RunStatus.COMPLETED, "all steps done")
-    return status
+        if not left:
+            complete.append(run)
+    # Conditional on each run being active still: one that ended meanwhile stays ended.
+    complete_runs(complete, "all steps done")
 
 
 def _wait(step: RunStep, wait: ActionWait) -> str:
@@ -161,28 +198,34 @@ def _failure(step: RunStep, message: str, *, permanent: bool) -> str:
 
 
 def execute_steps(step_ids: list[int]) -> int:
-    """Steps claimed together (one django-q2 task): each in its own transaction, and one failing
-    unexpectedly does not hold up the others (its claim runs out and it is claimed again). The
-    emails they record are sent here afterwards rather than by a task each, the events they cause
-    reach the engine in one task, and lookups the steps share (the team's members) are made once
-    for the batch."""
+    """Steps claimed together (one django-q2 task), executed as one batch (`execute_batch`); if
+    the batch fails as a whole (a deadlock with another worker, say: all of it rolled back), each
+    step is executed on its own, and one failing does not hold up the others (its claim runs out
+    and it is claimed again). The emails the steps record are sent here afterwards rather than
+    by a task each, the events they cause reach the engine in one task, and lookups the steps
+    share (the team's members, the webhook endpoints) are made once for the batch. Returns how
+    many steps were executed here."""
     from automations.engine.actions.common import batch_lookups
     from automations.receivers import events_in_one_task
-    from notifications.email import send, sending_later
+    from notifications.email import send_many, sending_later
+    from notifications.services.events import endpoints_read_once
 
     done = 0
-    with events_in_one_task(), sending_later() as emails, batch_lookups():
-        for step_id in step_ids:
-            try:
-                execute_step(step_id)
-                done += 1
-            except Exception:
-                logger.exception("step %s could not be executed", step_id)
-    for email_id in emails:
+    with events_in_one_task(), sending_later() as emails, batch_lookups(), endpoints_read_once():
         try:
-            send(email_id)
-        except Exception:  # still queued: the email sweep sends it
-            logger.exception("email %s could not be sent", email_id)
+            done = len(execute_batch(step_ids))
+        except Exception:
+            logger.exception("batch of %s steps failed: executing them one by one", len(step_ids))
+            for step_id in step_ids:
+                try:
+                    done += execute_step(step_id) is not None
+                except Exception:
+                    logger.exception("step %s could not be executed", step_id)
+    if emails:
+        try:
+            send_many(emails)
+        except Exception:  # still queued: the email sweep sends them
+            logger.exception("%s emails could not be sent", len(emails))
     return done
 
 

@@ -200,12 +200,16 @@ def _outcome(trigger: str, automation, checks: list[dict]) -> str:
     return none
 
 
-def unhandled_event_ids(limit: int = 500, since_days: int = 3) -> list[int]:
-    """Recent events the engine has not handled yet (the sweep's work)."""
-    since = clock.now() - timedelta(days=since_days)
+SETTLE = timedelta(minutes=1)
+
+
+def unhandled_event_ids(limit: int = 500, since_days: int = 3, settle: timedelta = SETTLE) -> list[int]:
+    """Recent events the engine has not handled yet (the sweep's work). Those of the last
+    `settle` are left to their own task: in a burst, the sweep would race it for each."""
+    now = clock.now()
     handled = HandledEvent.objects.values("event_id")
     return list(
-        Event.objects.filter(created__gte=since)
+        Event.objects.filter(created__gte=now - timedelta(days=since_days), created__lte=now - settle)
         .exclude(pk__in=handled)
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]

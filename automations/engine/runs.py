@@ -64,6 +64,19 @@ def finish_run(run: Run, status: str, reason: str = "") -> None:
     run.status, run.reason, run.finished_at = status, reason, now
 
 
+def complete_runs(runs: list[Run], reason: str) -> None:
+    """Complete runs that have no step left (so none to cancel), in one update; a run that ended
+    meanwhile stays ended."""
+    if not runs:
+        return
+    now = clock.now()
+    Run.objects.filter(pk__in=[run.pk for run in runs], status=RunStatus.ACTIVE).update(
+        status=RunStatus.COMPLETED, reason=reason, finished_at=now
+    )
+    for run in runs:
+        run.status, run.reason, run.finished_at = RunStatus.COMPLETED, reason, now
+
+
 def end_runs(*, object_id: str, trigger: str, reason: str) -> int:
     """End the active runs of `trigger` on an object (an end condition happened)."""
     runs = list(Run.objects.select_for_update().filter(object_id=object_id, trigger=trigger, status=RunStatus.ACTIVE))

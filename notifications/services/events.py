@@ -1,6 +1,8 @@
 """Turning events into webhook deliveries: billing events, and the automation webhooks."""
 
 import json
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
@@ -15,8 +17,32 @@ from notifications.models import DeliveryStatus, WebhookDelivery, WebhookEndpoin
 RETRY_WINDOW = timedelta(days=3)
 
 
+_endpoints: ContextVar[dict | None] = ContextVar("endpoints_read_once", default=None)
+
+
+@contextmanager
+def endpoints_read_once():
+    """Within it (a worker's batch of steps, a few seconds), the endpoints subscribed to an event
+    type are looked up once: an endpoint added meanwhile gets the next batch's events."""
+    token = _endpoints.set({})
+    try:
+        yield
+    finally:
+        _endpoints.reset(token)
+
+
 def _subscribed(event_type: str) -> list[WebhookEndpoint]:
-    """The enabled endpoints subscribed to `event_type`: chosen by PostgreSQL (JSON containment)."""
+    """The enabled endpoints subscribed to `event_type`."""
+    memo = _endpoints.get()
+    if memo is None:
+        return _read_subscribed(event_type)
+    if event_type not in memo:
+        memo[event_type] = _read_subscribed(event_type)
+    return memo[event_type]
+
+
+def _read_subscribed(event_type: str) -> list[WebhookEndpoint]:
+    """Chosen by PostgreSQL (JSON containment)."""
     enabled = WebhookEndpoint.objects.filter(enabled=True)
     if connection.features.supports_json_field_contains:
         return list(enabled.filter(enabled_events__contains=[event_type]))

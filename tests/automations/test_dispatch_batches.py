@@ -42,9 +42,58 @@ def test_a_batch_executes_every_step_once(django_capture_on_commit_callbacks):
     assert set(Run.objects.values_list("status", flat=True)) == {"completed"}
 
 
-def test_a_step_that_fails_unexpectedly_does_not_hold_up_the_rest_of_its_batch():
-    with mock.patch("automations.engine.dispatch.execute_step", side_effect=[RuntimeError("db gone"), "succeeded"]):
-        assert tasks.execute_steps([1, 2]) == 1
+@pytest.mark.django_db(transaction=True)  # savepoints and the batch's commit, as in a worker
+def test_a_step_that_fails_unexpectedly_does_not_hold_up_the_rest_of_its_batch(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    from automations.engine.actions import ACTIONS
+    from billing.models import Invoice
+
+    _overdue_runs(3, django_capture_on_commit_callbacks)
+    steps = list(RunStep.objects.order_by("pk"))
+    RunStep.objects.update(status="running", claimed_until=timezone.now() + timedelta(minutes=5), attempts=1)
+    real = ACTIONS["void_invoice"]
+
+    class CrashingOnTheSecond:
+        def execute(self, step):
+            result = real.execute(step)  # voided, its event recorded …
+            if step.pk == steps[1].pk:
+                raise RuntimeError("db gone")  # … then a surprise: this step's savepoint is undone
+            return result
+
+    monkeypatch.setitem(ACTIONS, "void_invoice", CrashingOnTheSecond())
+    with mock.patch("automations.receivers.async_task"):
+        assert tasks.execute_steps([s.pk for s in steps]) == 3
+    statuses = dict(RunStep.objects.values_list("pk", "status"))
+    assert statuses == {steps[0].pk: "succeeded", steps[1].pk: "pending", steps[2].pk: "succeeded"}
+    assert "RuntimeError: db gone" in RunStep.objects.get(pk=steps[1].pk).error
+    voided = {s.run.object_id for s in (steps[0], steps[2])}
+    assert set(Invoice.objects.filter(status="void").values_list("public_id", flat=True)) == voided
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_fails_as_a_whole_is_executed_step_by_step(django_capture_on_commit_callbacks):
+    _overdue_runs(2, django_capture_on_commit_callbacks)
+    ids = list(RunStep.objects.values_list("pk", flat=True))
+    RunStep.objects.update(status="running", claimed_until=timezone.now() + timedelta(minutes=5), attempts=1)
+    from automations.engine import dispatch
+
+    real = dispatch.execute_batch
+    calls = []
+
+    def deadlocked_once(step_ids):
+        calls.append(list(step_ids))
+        if len(calls) == 1:
+            raise RuntimeError("deadlock detected")  # the whole batch rolled back
+        return real(step_ids)
+
+    with (
+        mock.patch.object(dispatch, "execute_batch", side_effect=deadlocked_once),
+        mock.patch("automations.receivers.async_task"),
+    ):
+        assert tasks.execute_steps(ids) == 2
+    assert calls == [ids, [ids[0]], [ids[1]]]
+    assert set(RunStep.objects.values_list("status", flat=True)) == {"succeeded"}
 
 
 def test_it_claims_nothing_while_the_broker_holds_enough_work(django_capture_on_commit_callbacks):

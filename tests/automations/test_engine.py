@@ -83,7 +83,9 @@ def test_the_sweep_handles_an_event_whose_task_was_lost():
     make_invoice(due_date=timezone.now() - timedelta(days=1))
     jobs.run_overdue()  # committed callbacks never run here: the task is "lost"
     assert not Run.objects.exists()
-    assert handle_unhandled() >= 1
+    assert handle_unhandled() == 0  # its task may be on its way still
+    with time_machine.travel(timezone.now() + timedelta(minutes=2)):
+        assert handle_unhandled() >= 1
     assert Run.objects.count() == 1
 
 

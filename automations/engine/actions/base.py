@@ -55,13 +55,41 @@ class Action:
         raise NotImplementedError
 
 
-def run_object(step):
-    """The invoice, quote or subscription the step's run is about (fresh from the database)."""
+def _models() -> dict:
     from billing.models import Invoice, Quote, Subscription
 
-    models = {"invoice": Invoice, "quote": Quote, "subscription": Subscription}
-    model = models[step.run.object_type]
-    return model.objects.select_related("customer").get(public_id=step.run.object_id)
+    return {"invoice": Invoice, "quote": Quote, "subscription": Subscription}
+
+
+PRELOADED = "run_objects"
+
+
+def preload_run_objects(runs) -> None:
+    """Within a batch of steps (`batch_lookups`), read the runs' objects in one query per kind.
+    `run_object` hands each out once: a second step on the same object reads it afresh, as the
+    first may have changed it."""
+    from automations.engine.actions.common import batch_memo, in_batch
+
+    if not in_batch():
+        return
+    preloaded = batch_memo(PRELOADED, dict)
+    by_kind: dict[str, set[str]] = {}
+    for run in runs:
+        by_kind.setdefault(run.object_type, set()).add(run.object_id)
+    for kind, public_ids in by_kind.items():
+        objects = _models()[kind].objects.select_related("customer").filter(public_id__in=public_ids)
+        preloaded.update(((kind, obj.public_id), obj) for obj in objects)
+
+
+def run_object(step):
+    """The invoice, quote or subscription the step's run is about (fresh from the database, or
+    read with the rest of its batch moments ago)."""
+    from automations.engine.actions.common import batch_memo
+
+    key = (step.run.object_type, step.run.object_id)
+    if (obj := batch_memo(PRELOADED, dict).pop(key, None)) is not None:
+        return obj
+    return _models()[key[0]].objects.select_related("customer").get(public_id=key[1])
 
 
 __all__ = ["Action", "ActionError", "ActionSkipped", "ActionWait", "InvalidParams", "run_object"]

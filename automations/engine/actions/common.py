@@ -41,6 +41,10 @@ def batch_lookups():
         _batch.reset(token)
 
 
+def in_batch() -> bool:
+    return _batch.get() is not None
+
+
 def batch_memo(key, compute):
     """`compute()`, or the answer it gave earlier in this batch of steps."""
     memo = _batch.get()
