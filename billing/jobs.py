@@ -16,6 +16,7 @@ from django.db.models import F, QuerySet
 from billing import clock
 from billing.errors import BillingError
 from billing.models import Invoice, InvoiceStatus, Quote, QuoteStatus, Subscription, SubscriptionStatus
+from billing.serializers import lines_prefetch
 from billing.services import (
     invoice_mark_overdue,
     invoice_retry_payment,
@@ -79,7 +80,7 @@ def overdue_batch(now, *, skipped=()) -> QuerySet[Invoice]:
         .exclude(pk__in=skipped)
         .order_by("due_date", "pk")
         .select_related("customer", "subscription", "retry_policy")
-        .prefetch_related("lines__product", "lines__price")
+        .prefetch_related(lines_prefetch(Invoice))
         .select_for_update(skip_locked=True, of=("self",))[: settings.BILLING_JOB_BATCH_SIZE]
     )
 

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives, mailers
 from django.db import transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
@@ -139,14 +139,22 @@ def send_many(email_ids: list[int]) -> int:
         )
     if not emails:
         return 0
+    for email in emails:
+        email.attempt_count += 1
+    connection = mailers.default
+    try:
+        connection.open()  # one session for the batch (send() would open and close one per message)
+    except Exception as exc:  # the mail server is down: every message is retried later
+        logger.warning("mail server unreachable for %s emails: %s", len(emails), exc)
+        for email in emails:
+            _failed(email, f"{type(exc).__name__}: {exc}"[:500])
+        return 0
     sent = 0
-    connection = get_connection()
     try:
         for email in emails:
-            email.attempt_count += 1
             try:
                 _message(email, connection).send()
-            except Exception as exc:  # SMTP errors, refused connections, timeouts: all retried
+            except Exception as exc:  # SMTP errors, refused recipients, timeouts: all retried
                 logger.warning("email %s not sent (attempt %s): %s", email.public_id, email.attempt_count, exc)
                 _failed(email, f"{type(exc).__name__}: {exc}"[:500])
                 continue

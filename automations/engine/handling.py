@@ -8,23 +8,25 @@ happened, move pending steps whose anchor date moved; keep the matching record.
 3. End runs and move anchors as the event says.
 4. Mark the event handled, in the same transaction.
 
-`handle_batch` does the same for many events at once (the overdue sweep's batches): events that
-only start runs are matched in Python against the automations, objects and currency read once,
-and written with one insert per table in one transaction; events that end runs or move anchors
-(or whose starts read other events) go through `handle_event`, in order.
+`handle_batch` does the same for many events at once (the overdue sweep's batches, the events a
+batch of steps causes): events that only start runs are matched in Python against the
+automations, objects and currency read once, and written with one insert per table in one
+transaction; events that only end runs end them with one read; events that move anchors (or do
+more than one thing, or whose starts read other events) go through `handle_event`, in order.
 """
 
 import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import Q
 
 from automations.engine import signals
 from automations.engine.filters import rates_memo
 from automations.engine.matching import first_match
-from automations.engine.runs import build_run, end_runs, move_anchor, start_run
+from automations.engine.runs import build_run, end_runs, finish_run, move_anchor, start_run
 from automations.engine.triggers import PAYMENT_FAILED, TRIGGERS
-from automations.models import EventHandling, HandledEvent, Run, RunStep
+from automations.models import EventHandling, HandledEvent, Run, RunStatus, RunStep
 from automations.services.accounts import default_currency
 from automations.services.definitions import in_priority_order
 from billing import clock
@@ -78,22 +80,31 @@ def handle_batch(event_ids: list[int]) -> int:
     if missing := set(ids) - {event.pk for event in events}:
         logger.warning("events %s do not exist", sorted(missing))
     done = set(HandledEvent.objects.filter(event_id__in=ids).values_list("event_id", flat=True))
-    handled, segment = 0, []
+    handled, segment, kind = 0, [], None
     for event in events:
         if event.pk in done:
             continue
-        if _only_starts(event):
-            segment.append(event)
+        event_kind = _kind(event)
+        if segment and event_kind != kind:  # the events before it first: the order is kept
+            handled += BATCHES[kind](segment)
+            segment = []
+        if event_kind is None:
+            handled += _handle_one(event.pk)
             continue
-        handled += _start_batch(segment)  # the events before it first: the order is kept
-        segment = []
-        handled += _handle_one(event.pk)
-    return handled + _start_batch(segment)
+        segment.append(event)
+        kind = event_kind
+    return handled + (BATCHES[kind](segment) if segment else 0)
 
 
-def _only_starts(event: Event) -> bool:
-    """Whether the event only starts runs, from its own snapshot (no end, no move, no other event read)."""
-    return event.type != "invoice.payment_failed" and not signals.ends(event) and not signals.moves(event)
+def _kind(event: Event) -> str | None:
+    """How the batch path takes the event, from its own snapshot: "starts" (it only starts runs,
+    or does nothing), "ends" (it only ends runs), or None (one by one: it moves anchors, does
+    both, or its starts read other events)."""
+    if event.type == "invoice.payment_failed" or signals.moves(event):
+        return None
+    if not signals.ends(event):
+        return "starts"
+    return None if signals.starts(event) else "ends"
 
 
 def _handle_one(event_id: int) -> int:
@@ -113,6 +124,30 @@ def _start_batch(events: list[Event]) -> int:
     try:
         with transaction.atomic():
             _start_all(events)
+    except (IntegrityError, OperationalError) as error:
+        logger.info("batch of %s events conflicted (%s): handling them one by one", len(events), error)
+        return sum(_handle_one(event.pk) for event in events)
+    return len(events)
+
+
+def _end_batch(events: list[Event]) -> int:
+    """End the runs that events which only end runs (paid, voided…) end: one transaction, one
+    read of the active runs concerned, one insert of the handled marks. An active run ended by
+    several of the events gets the first one's reason, as one by one. If another worker handled
+    one of them meanwhile, or the transaction meets a deadlock, they are handled one by one."""
+    try:
+        with transaction.atomic():
+            reasons: dict[tuple[str, str], str] = {}
+            for event in events:
+                for end in signals.ends(event):
+                    reasons.setdefault((event.object_id, end.trigger), end.reason)
+            concerned = Q()
+            for object_id, trigger in reasons:
+                concerned |= Q(object_id=object_id, trigger=trigger)
+            for run in Run.objects.select_for_update().filter(concerned, status=RunStatus.ACTIVE).order_by("pk"):
+                finish_run(run, RunStatus.ENDED, reasons[(run.object_id, run.trigger)])
+            now = clock.now()
+            HandledEvent.objects.bulk_create([HandledEvent(event=event, handled_at=now) for event in events])
     except (IntegrityError, OperationalError) as error:
         logger.info("batch of %s events conflicted (%s): handling them one by one", len(events), error)
         return sum(_handle_one(event.pk) for event in events)
@@ -168,6 +203,9 @@ def _start_all(events: list[Event]) -> None:
         handling.run = handling.run
     EventHandling.objects.bulk_create(handlings)
     HandledEvent.objects.bulk_create([HandledEvent(event=event, handled_at=now) for event in events])
+
+
+BATCHES = {"starts": _start_batch, "ends": _end_batch}
 
 
 def _load_objects(events: list[Event], *, prefetch_products: bool) -> dict[tuple[str, str], object]:

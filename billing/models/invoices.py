@@ -64,8 +64,8 @@ class Invoice(models.Model):
         ordering = ["-created", "-id"]
         indexes = [
             models.Index(fields=["status", "-created"], name="invoice_status_created"),
-            models.Index(
-                fields=["due_date"],
+            models.Index(  # (due_date, id): the sweep's order, ties included, read straight off the index
+                fields=["due_date", "id"],
                 name="invoice_overdue_due",
                 condition=Q(status="open", overdue_at__isnull=True, due_date__isnull=False),
             ),

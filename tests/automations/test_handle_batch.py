@@ -249,3 +249,40 @@ def test_batches_and_single_events_handled_concurrently_start_one_run_per_event(
     assert Counter(Run.objects.values_list("event_id", flat=True)) == Counter(dict.fromkeys(events, 1))
     assert EventHandling.objects.count() == len(events) and HandledEvent.objects.count() == len(events)
     assert RunStep.objects.count() == 3 * len(events)
+
+
+def test_events_that_only_end_runs_end_them_in_one_pass_with_each_events_reason(django_assert_max_num_queries):
+    automation("invoice.overdue", THREE_STEPS, name="Chase")
+    invoices = [_past_due() for _ in range(6)]
+    jobs.run_overdue()
+    assert handle_batch(list(Event.objects.values_list("pk", flat=True))) == 6
+    assert Run.objects.filter(status="active").count() == 6
+    paid, voided, untouched = invoices[:2], invoices[2:4], invoices[4:]
+    for invoice in paid:
+        services.invoice_mark_paid(invoice=invoice)
+    for invoice in voided:
+        services.invoice_void(invoice=invoice)
+    ends = list(Event.objects.filter(type__in=["invoice.paid", "invoice.voided"]).values_list("pk", flat=True))
+    # Read the events, the handled marks and the runs once; two writes per run ended; one insert.
+    with django_assert_max_num_queries(6 + 2 * len(ends)):
+        assert handle_batch(ends) == 4
+    runs = {r.object_id: r for r in Run.objects.all()}
+    for invoice in paid:
+        assert (runs[invoice.public_id].status, runs[invoice.public_id].reason) == ("ended", "invoice paid")
+    for invoice in voided:
+        assert (runs[invoice.public_id].status, runs[invoice.public_id].reason) == ("ended", "invoice voided")
+    assert all(runs[invoice.public_id].status == "active" for invoice in untouched)
+    ended_steps = RunStep.objects.filter(run__status="ended")
+    assert set(ended_steps.values_list("status", flat=True)) == {"canceled"}
+    assert HandledEvent.objects.filter(event_id__in=ends).count() == 4
+
+
+def test_a_batch_keeps_the_order_of_starts_and_ends_on_one_object():
+    automation("invoice.overdue", THREE_STEPS, name="Chase")
+    invoice = _past_due()
+    jobs.run_overdue()
+    services.invoice_mark_paid(invoice=invoice)  # after the overdue event: ends the run it starts
+    events = list(Event.objects.order_by("pk").values_list("pk", flat=True))
+    assert handle_batch(events) == len(events)
+    run = Run.objects.get()
+    assert (run.status, run.reason) == ("ended", "invoice paid")

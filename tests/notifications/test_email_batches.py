@@ -9,6 +9,7 @@ import time_machine
 from aiosmtpd.controller import Controller
 from django.core import mail
 from django.core.mail.backends import locmem
+from django.utils import timezone
 
 from notifications import email as emails
 from notifications.models import EmailStatus, OutboundEmail
@@ -149,11 +150,6 @@ class _Sessions:
         return "250 Message accepted"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="send_many never opens its connection, so Django's SMTP backend opens and closes a session "
-    "inside each send_messages call: one SMTP session per message (3 here), not one per batch",
-)
 def test_a_batch_reaches_a_real_smtp_server_in_one_session(settings):
     server = _Sessions()
     port = _free_port()
@@ -167,3 +163,12 @@ def test_a_batch_reaches_a_real_smtp_server_in_one_session(settings):
         controller.stop()
     assert len(server.messages) == 3
     assert server.sessions == 1
+
+
+def test_a_batch_whose_mail_server_is_down_is_retried_later_with_the_error_on_each_email(settings):
+    _smtp_at(settings, _free_port())  # nothing listens there
+    batch = _queued("ada@relance.example", "grace@relance.example")
+    assert emails.send_many([email.pk for email in batch]) == 0
+    for email in OutboundEmail.objects.filter(pk__in=[e.pk for e in batch]):
+        assert email.status == "queued" and email.attempt_count == 1 and email.claimed_until is None
+        assert "ConnectionRefusedError" in email.last_error and email.next_attempt_at > timezone.now()
