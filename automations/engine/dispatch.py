@@ -11,7 +11,8 @@ Steps claimed together are executed as a batch: one transaction, a savepoint per
 """
 
 import logging
-from datetime import timedelta
+import math
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -100,7 +101,7 @@ def execute_batch(step_ids: list[int]) -> dict[int, str]:
         if not steps:  # done, given back, or being run by other workers right now
             return statuses
         preload_run_objects([step.run for step in steps])
-        finished: list[tuple[RunStep, str, dict | None, str]] = []
+        finished: list[tuple[RunStep, str, dict | None, str, datetime]] = []
         for step in steps:
             statuses[step.pk] = _execute(step, finished)
         _record(finished)
@@ -120,7 +121,7 @@ def _execute(step: RunStep, finished: list) -> str:
             try:
                 result = ACTIONS[step.action].execute(step)
             except ActionSkipped as exc:  # what the action did before saying so stays (e.g. a policy attached)
-                finished.append((step, StepStatus.SKIPPED, None, exc.reason))
+                finished.append((step, StepStatus.SKIPPED, None, exc.reason, clock.now()))
                 return StepStatus.SKIPPED
             except ActionWait as exc:
                 return _wait(step, exc)
@@ -129,7 +130,7 @@ def _execute(step: RunStep, finished: list) -> str:
     except Exception as exc:  # unexpected: its savepoint was rolled back; transient, then it fails the step
         logger.exception("step %s failed", step)
         return _failure(step, f"{type(exc).__name__}: {exc}", permanent=False)
-    finished.append((step, StepStatus.SUCCEEDED, result or {}, ""))
+    finished.append((step, StepStatus.SUCCEEDED, result or {}, "", clock.now()))
     return StepStatus.SUCCEEDED
 
 
@@ -138,15 +139,15 @@ def _mine(step: RunStep):
     return RunStep.objects.filter(pk=step.pk, status=StepStatus.RUNNING, attempts=step.attempts)
 
 
-def _record(finished: list[tuple[RunStep, str, dict | None, str]]) -> None:
-    """Write the outcomes of the batch's done steps (one update), then one read of their runs'
-    unfinished steps both times each next step (trigger-relative runs) and tells which runs are
-    complete. Part of the batch's transaction, which holds the steps' rows."""
+def _record(finished: list[tuple[RunStep, str, dict | None, str, datetime]]) -> None:
+    """Write the outcomes of the batch's done steps (one update; each step's time is when its
+    action ended), then one read of their runs' unfinished steps both times each next step
+    (trigger-relative runs) and tells which runs are complete. Part of the batch's transaction,
+    which holds the steps' rows."""
     if not finished:
         return
-    now = clock.now()
-    for step, status, result, error in finished:
-        step.status, step.result, step.error, step.executed_at, step.claimed_until = status, result, error, now, None
+    for step, status, result, error, ended in finished:
+        step.status, step.result, step.error, step.executed_at, step.claimed_until = status, result, error, ended, None
     RunStep.objects.bulk_update(
         [step for step, *_ in finished], ["status", "result", "error", "executed_at", "claimed_until"]
     )
@@ -158,13 +159,13 @@ def _record(finished: list[tuple[RunStep, str, dict | None, str]]) -> None:
     ):
         unfinished.setdefault(row["run_id"], []).append(row)
     complete = []
-    for step, *_ in finished:
+    for step, *_, ended in finished:
         run, left = step.run, unfinished.get(step.run_id, [])
         following = next((s for s in left if s["position"] == step.position + 1), None)
         if following and following["status"] == StepStatus.PENDING and not TRIGGERS[run.trigger].is_anchored:
             # The next step waits its delay after this one's end (unless the run ended meanwhile).
             RunStep.objects.filter(pk=following["pk"], status=StepStatus.PENDING).update(
-                scheduled_at=now + delay_of(following["delay"])
+                scheduled_at=ended + delay_of(following["delay"])
             )
         if not left:
             complete.append(run)
@@ -239,20 +240,24 @@ def dispatch_to_workers(limit: int = 200, per_task: int = STEPS_PER_TASK) -> int
     1. Claim only what the workers will start soon: while the broker already holds 4 tasks per
        worker, claim nothing. A claim's lease runs from the claim, and a step claimed early is
        a step started late.
-    2. Hand out the claimed steps in tasks of `per_task`: a django-q2 task costs more than most
-       steps (bench/scenarios/due_steps.py).
+    2. Hand out the claimed steps in tasks of at most `per_task` (a django-q2 task costs more
+       than most steps: bench/scenarios/due_steps.py), and no more than an even share per
+       worker, so that a few steps due together run side by side (bench/scenarios/lateness.py).
     A step whose worker dies (or whose task the broker loses) keeps its claim until the lease
     runs out; then it is claimed and handed out again.
     """
     from django_q.brokers import get_broker
     from django_q.tasks import async_task
 
-    room = 4 * settings.Q_CLUSTER.get("workers", 2) - get_broker().queue_size()
+    workers = settings.Q_CLUSTER.get("workers", 2)
+    room = 4 * workers - get_broker().queue_size()
     if room <= 0:
         return 0
     ids = claim_due(min(limit, room * per_task))
-    for start in range(0, len(ids), per_task):
-        async_task("automations.tasks.execute_steps", ids[start : start + per_task])
+    # A few steps are shared among the workers (they run side by side), a backlog goes per_task a task.
+    size = max(1, min(per_task, math.ceil(len(ids) / workers)))
+    for start in range(0, len(ids), size):
+        async_task("automations.tasks.execute_steps", ids[start : start + size])
     return len(ids)
 
 

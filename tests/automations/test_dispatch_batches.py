@@ -35,6 +35,14 @@ def test_it_hands_out_claimed_steps_a_batch_per_task(django_capture_on_commit_ca
     assert set(RunStep.objects.values_list("status", flat=True)) == {"running"}
 
 
+def test_a_few_due_steps_are_shared_among_the_workers_to_run_side_by_side(django_capture_on_commit_callbacks, settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 3}
+    _overdue_runs(7, django_capture_on_commit_callbacks)
+    with mock.patch("django_q.tasks.async_task") as enqueue:
+        assert dispatch_to_workers() == 7
+    assert [len(call.args[1]) for call in enqueue.call_args_list] == [3, 3, 1]
+
+
 def test_a_batch_executes_every_step_once(django_capture_on_commit_callbacks):
     _overdue_runs(3, django_capture_on_commit_callbacks)
     assert dispatch_to_workers(per_task=2) == 3  # sync mode: the tasks ran

@@ -7,6 +7,8 @@ from automations.engine.dispatch import dispatch_to_workers
 from automations.engine.handling import handle_unhandled
 from ops.services import DISPATCHER, beat
 
+CLAIM_LIMIT = 200  # steps per claim; a full claim means a backlog: claim again at once
+
 
 class Command(BaseCommand):
     help = (
@@ -29,10 +31,11 @@ class Command(BaseCommand):
             if time.monotonic() - last_sweep > 30:
                 handle_unhandled()
                 last_sweep = time.monotonic()
-            done = dispatch_to_workers()
+            done = dispatch_to_workers(limit=CLAIM_LIMIT)
             if once:
                 break
-            if not done:
+            if done < CLAIM_LIMIT:
+                # Caught up: wait for more to fall due rather than hand out a task per step or two.
                 time.sleep(interval)
         self.stdout.write("Automation dispatcher stopped.")
 
