@@ -7,7 +7,7 @@ from django.db.models import Q
 
 from automations.engine.triggers import trigger_choices
 from billing.models import Event
-from billing.models.fields import PublicIdField
+from billing.models.fields import DocumentField, PublicIdField
 
 
 class Automation(models.Model):
@@ -143,7 +143,7 @@ class EventHandling(models.Model):
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
     trigger = models.CharField(max_length=60)
     handled_at = models.DateTimeField()
-    checks = models.JSONField(default=list)
+    checks = DocumentField(default=list)
     outcome = models.CharField(max_length=300)
     run = models.OneToOneField(Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="handling")
 

@@ -1,6 +1,6 @@
 from django.db import models
 
-from billing.models.fields import PublicIdField
+from billing.models.fields import DocumentField, PublicIdField
 
 
 class EventType(models.TextChoices):
@@ -33,8 +33,8 @@ class Event(models.Model):
     object_type = models.CharField(max_length=30)
     object_id = models.CharField(max_length=40, db_index=True, help_text="Public id of the object.")
     customer_id = models.CharField(max_length=40, blank=True, db_index=True)
-    data_object = models.JSONField()
-    previous_attributes = models.JSONField(null=True, blank=True)
+    data_object = DocumentField()
+    previous_attributes = DocumentField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created", "-id"]

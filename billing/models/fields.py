@@ -37,3 +37,13 @@ class PublicIdField(models.CharField):
             value = new_public_id(self.prefix)
             setattr(model_instance, self.attname, value)
         return value
+
+
+class DocumentField(models.JSONField):
+    """A JSONField for large documents (event snapshots, matching records) that bulk inserts
+    write as rows of values. Django's PostgreSQL bulk_create otherwise sends each column as one
+    array (UNNEST), and psycopg escapes every element of a text array with a Python regex: for
+    documents of a few kilobytes that cost more than the insert (bench: event_to_run, sweep)."""
+
+    def get_placeholder_sql(self, value, compiler, connection):
+        return "%s", [value]
