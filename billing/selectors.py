@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import User
+from django.db import connection
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from djmoney.contrib.exchange.models import Rate
 from djmoney.money import Money
 
@@ -96,8 +98,15 @@ def invoice_search(q: str) -> Q:
     customers = Customer.objects.filter(_search(["name", "email"], q)).order_by().values_list("pk", flat=True)
     customer_ids = list(customers[: SEARCH_CUSTOMERS_LISTED + 1])
     if len(customer_ids) > SEARCH_CUSTOMERS_LISTED:
-        customer_ids = customers  # too many to list: a subquery (slower, same rows)
-    return Q(public_id__startswith=q) | Q(number__icontains=q) | Q(customer_id__in=customer_ids)
+        by_customer = Q(customer_id__in=customers)  # too many to list: a subquery (slower, same rows)
+    elif connection.vendor == "postgresql":
+        # One array parameter: `IN (…)` would make Django prepare each id and psycopg quote each
+        # one, twice a page (list and count): 40 ms for a search matching 2,000 customers (bench: pages).
+        column = f"{connection.ops.quote_name(Invoice._meta.db_table)}.{connection.ops.quote_name('customer_id')}"
+        by_customer = RawSQL(f"{column} = ANY(%s)", (customer_ids,), output_field=BooleanField())
+    else:
+        by_customer = Q(customer_id__in=customer_ids)
+    return Q(public_id__startswith=q) | Q(number__icontains=q) | by_customer
 
 
 def invoice_list(*, q: str = "", status: str = "") -> QuerySet[Invoice]:
