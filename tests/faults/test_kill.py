@@ -18,7 +18,6 @@ from tests.faults.conftest import (
     kill,
     kill_a_worker,
     seeded_random,
-    wait_for,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -56,7 +55,8 @@ def test_workers_killed_at_random_lose_nothing_and_repeat_only_what_a_kill_inter
 
     # Steps held by a killed worker are taken over once their lease (15 s here) runs out.
     unfinished = RunStep.objects.filter(status__in=["pending", "running"])
-    assert wait_for(lambda: not unfinished.exists(), timeout=120), list(unfinished.values()) + [workers.log_tail()]
+    done, restarts = _wait_for_steps(workers, cluster, unfinished)
+    assert done, list(unfinished.values()) + [workers.log_tail()]
     steps_done = time.monotonic() - started
     workers.stop_all()
     left = finish_sending()
@@ -66,5 +66,29 @@ def test_workers_killed_at_random_lose_nothing_and_repeat_only_what_a_kill_inter
     print(
         f"kills: {dict(kills)} within {killed_at:.1f} s; all steps done after {steps_done:.1f} s; "
         f"kills that landed between an effect and its record: {repeats}; "
-        f"emails/deliveries left to the sweep: {left}; reincarnated workers: {workers.log_count('reincarnated worker')}"
+        f"emails/deliveries left to the sweep: {left}; reincarnated workers: {workers.log_count('reincarnated worker')}; "
+        f"cluster restarts after a django-q2 wedge: {restarts}"
     )
+
+
+def _wait_for_steps(workers, cluster, unfinished, timeout: float = 150, stall: float = 40) -> tuple[bool, int]:
+    """Wait until no step is left. If none finishes for `stall` seconds (longer than a lease), the
+    cluster is wedged: a worker killed while holding its task queue's lock despite the steering in
+    `kill_a_worker` (django-q2 issue #23, README "A known django-q2 stall"). It is then restarted
+    once, as the README tells operators to; what it held must still be neither lost nor doubled.
+    Returns whether every step finished, and the restarts."""
+    deadline, restarts = time.monotonic() + timeout, 0
+    last_left, last_change = unfinished.count(), time.monotonic()
+    while left := unfinished.count():
+        now = time.monotonic()
+        if now > deadline:
+            return False, restarts
+        if left != last_left:
+            last_left, last_change = left, now
+        elif now - last_change > stall and not restarts:
+            workers.stop(cluster.proc)
+            workers.clusters.remove(cluster)
+            workers.start_cluster()
+            restarts, last_change = 1, time.monotonic()
+        time.sleep(0.5)
+    return True, restarts
