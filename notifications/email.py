@@ -5,9 +5,8 @@ send is retried on a growing delay and, after the last try, the message is marke
 shown as such in the email log.
 """
 
-import contextlib
 import logging
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from datetime import timedelta
 
@@ -115,8 +114,7 @@ def send(email_id: int) -> bool | None:
     try:
         _message(email).send()
     except Exception as exc:  # SMTP errors, refused connections, timeouts: all retried
-        logger.warning("email %s not sent (attempt %s): %s", email.public_id, email.attempt_count, exc)
-        _failed(email, f"{type(exc).__name__}: {exc}"[:500])
+        _not_sent(email, exc)
         return False
     _sent(email)
     return True
@@ -145,9 +143,8 @@ def send_many(email_ids: list[int]) -> int:
     try:
         connection.open()  # one session for the batch (send() would open and close one per message)
     except Exception as exc:  # the mail server is down: every message is retried later
-        logger.warning("mail server unreachable for %s emails: %s", len(emails), exc)
         for email in emails:
-            _failed(email, f"{type(exc).__name__}: {exc}"[:500])
+            _not_sent(email, exc)
         return 0
     sent = 0
     try:
@@ -155,15 +152,19 @@ def send_many(email_ids: list[int]) -> int:
             try:
                 _message(email, connection).send()
             except Exception as exc:  # SMTP errors, refused recipients, timeouts: all retried
-                logger.warning("email %s not sent (attempt %s): %s", email.public_id, email.attempt_count, exc)
-                _failed(email, f"{type(exc).__name__}: {exc}"[:500])
+                _not_sent(email, exc)
                 continue
             _sent(email)
             sent += 1
     finally:
-        with contextlib.suppress(Exception):
+        with suppress(Exception):
             connection.close()
     return sent
+
+
+def _not_sent(email: OutboundEmail, exc: Exception) -> None:
+    logger.warning("email %s not sent (attempt %s): %s", email.public_id, email.attempt_count, exc)
+    _failed(email, f"{type(exc).__name__}: {exc}"[:500])
 
 
 def _failed(email: OutboundEmail, error: str) -> None:
