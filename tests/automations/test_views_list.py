@@ -264,6 +264,32 @@ def test_without_javascript_the_question_is_a_page(editor_client):
     assert ">Cancel all 1 run now</button>" in response.text
 
 
+def _dialog_text(html: str) -> str:
+    text = html[html.index('<p id="toggle-dialog-text">') :]
+    return " ".join(re.sub(r"<[^>]+>", " ", text[: text.index("</p>")]).split())
+
+
+def test_the_turn_off_question_about_one_run_speaks_of_it_in_the_singular(editor_client):
+    auto = automation(OVERDUE, [VOID], name="Busy")
+    make_run(auto)
+    text = _dialog_text(toggle(editor_client, auto, "0", extra=HTMX).text)
+    assert text == (
+        "1 run of “Busy” is in progress. Once it is off it starts no new run; "
+        "the run in progress can finish its steps or stop now."
+    )
+
+
+def test_the_turn_off_question_about_several_runs_speaks_of_them_in_the_plural(editor_client):
+    auto = automation(OVERDUE, [VOID], name="Busy")
+    for _ in range(3):
+        make_run(auto)
+    text = _dialog_text(toggle(editor_client, auto, "0").text)
+    assert text == (
+        "3 runs of “Busy” are in progress. Once it is off it starts no new run; "
+        "the 3 runs in progress can finish their steps or stop now."
+    )
+
+
 def test_letting_runs_finish_turns_it_off_and_leaves_them_active(editor_client, django_capture_on_commit_callbacks):
     auto = automation(OVERDUE, [{**VOID, "delay": {"amount": 3, "unit": "days"}}], name="Busy")
     _overdue_invoice(django_capture_on_commit_callbacks)
