@@ -15,11 +15,20 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", False)
 
+_DEV_SECRET_KEY = "django-insecure-relance-local-development-only-0123456789abcdefghij"
+# Values copied from examples (Django's startproject prefix, the README's `SECRET_KEY=…`).
+_PLACEHOLDER_SECRET_KEYS = {_DEV_SECRET_KEY, "…", "...", "changeme", "change-me", "secret", "secret-key"}
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off (set DEBUG=1 for local development).")
-    SECRET_KEY = "django-insecure-relance-local-development-only-0123456789abcdefghij"
+    SECRET_KEY = _DEV_SECRET_KEY
+elif not DEBUG:
+    _generate = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(50))"'
+    if SECRET_KEY.strip().lower() in _PLACEHOLDER_SECRET_KEYS or SECRET_KEY.startswith("django-insecure-"):
+        raise ImproperlyConfigured(f"SECRET_KEY is a placeholder from an example, not a secret: {_generate}")
+    if len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured(f"SECRET_KEY is too short ({len(SECRET_KEY)} characters, at least 50): {_generate}")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -39,6 +48,7 @@ INSTALLED_APPS = [
     "notifications",
     "automations",
     "ops",
+    "config",
 ]
 
 MIDDLEWARE = [
@@ -182,6 +192,13 @@ EXCHANGE_BACKEND = "billing.exchange.FixedRatesBackend"
 # --- Billing --------------------------------------------------------------------------------
 PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "billing.payments.test_gateway.TestGateway")
 BILLING_JOB_BATCH_SIZE = env_int("BILLING_JOB_BATCH_SIZE", 200)
+
+# --- Links --------------------------------------------------------------------------------
+# Where the dashboard is reached from outside: links in emails start with it. Unset with DEBUG
+# off, links are relative and `check --deploy` warns (relance.W001).
+RELANCE_BASE_URL = env_str("RELANCE_BASE_URL").strip().rstrip("/") or ("http://127.0.0.1:8000" if DEBUG else "")
+if RELANCE_BASE_URL and not RELANCE_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"RELANCE_BASE_URL must start with http:// or https://, got {RELANCE_BASE_URL!r}")
 
 # --- Automations ----------------------------------------------------------------------------
 # How long a worker holds a claimed step before another may take it over (it died).

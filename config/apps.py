@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class RelanceConfig(AppConfig):
+    """The project package as an app, so that its system checks are registered at startup."""
+
+    name = "config"
+    label = "relance"
+    verbose_name = "Relance"
+
+    def ready(self) -> None:
+        from config import checks  # noqa: F401  (registers the checks)
