@@ -200,6 +200,11 @@ RELANCE_BASE_URL = env_str("RELANCE_BASE_URL").strip().rstrip("/") or ("http://1
 if RELANCE_BASE_URL and not RELANCE_BASE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"RELANCE_BASE_URL must start with http:// or https://, got {RELANCE_BASE_URL!r}")
 
+# --- Health -------------------------------------------------------------------------------
+# /health/ tells anyone its status; the details need a staff login or this token
+# (`Authorization: Bearer …` or `?token=…`). Empty: no token opens them.
+HEALTH_TOKEN = env_str("HEALTH_TOKEN")
+
 # --- Automations ----------------------------------------------------------------------------
 # How long a worker holds a claimed step before another may take it over (it died).
 AUTOMATION_STEP_LEASE_SECONDS = env_int("AUTOMATION_STEP_LEASE_SECONDS", 300)

@@ -20,15 +20,79 @@ def _alive(*names, ago=timedelta(seconds=1)):
         Heartbeat.objects.update_or_create(name=name, defaults={"beat_at": timezone.now() - ago})
 
 
-def test_it_answers_anyone_without_logging_in_and_is_never_cached(client):
-    response = client.get(reverse("health"))
+TOKEN = "health-token-for-monitoring-0123456789"
+
+
+@pytest.fixture
+def client(client, settings):
+    """Monitoring's client: it sends the health token, so it reads the details."""
+    settings.HEALTH_TOKEN = TOKEN
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
+    return client
+
+
+@pytest.fixture
+def anonymous(settings):
+    from django.test import Client
+
+    settings.HEALTH_TOKEN = TOKEN
+    return Client()
+
+
+def test_it_answers_anyone_without_logging_in_and_is_never_cached(anonymous):
+    response = anonymous.get(reverse("health"))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     assert "no-cache" in response["Cache-Control"]
-    body = response.json()
+
+
+def test_an_anonymous_caller_reads_the_status_only(anonymous):
+    _alive(services.DISPATCHER, services.WORKER)
+    assert anonymous.get(reverse("health")).json() == {"status": "ok"}
+    assert anonymous.get(reverse("health"), {"strict": "1"}).json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [{"HTTP_AUTHORIZATION": "Bearer wrong"}, {"HTTP_AUTHORIZATION": "Basic " + TOKEN}, {"QUERY_STRING": "token="}],
+    ids=["wrong-bearer", "not-bearer", "empty-query-token"],
+)
+def test_a_wrong_token_reads_the_status_only(anonymous, credentials):
+    assert set(anonymous.get(reverse("health"), **credentials).json()) == {"status"}
+
+
+def test_without_a_token_setting_no_token_opens_the_details(anonymous, settings):
+    settings.HEALTH_TOKEN = ""
+    assert set(anonymous.get(reverse("health"), HTTP_AUTHORIZATION="Bearer ").json()) == {"status"}
+    assert set(anonymous.get(reverse("health"), {"token": ""}).json()) == {"status"}
+
+
+def test_the_token_opens_the_details_as_a_bearer_header_or_a_query_parameter(client, anonymous):
+    body = client.get(reverse("health")).json()
     assert body["database"]["ok"] is True
     assert body["broker"]["ok"] is True
     assert "queued" in body["broker"]["detail"]
+    assert "database" in anonymous.get(reverse("health"), {"token": TOKEN}).json()
+
+
+def test_a_signed_in_staff_user_reads_the_details_and_other_users_do_not(anonymous, editor):
+    anonymous.force_login(editor)
+    assert set(anonymous.get(reverse("health")).json()) == {"status"}
+    editor.is_staff = True
+    editor.save()
+    assert "dispatcher" in anonymous.get(reverse("health")).json()
+
+
+def test_an_anonymous_caller_gets_the_same_http_status_as_monitoring(anonymous, settings):
+    _alive(services.WORKER)
+    _alive(services.DISPATCHER, ago=timedelta(minutes=5))
+    assert anonymous.get(reverse("health")).status_code == 200
+    response = anonymous.get(reverse("health"), {"strict": "1"})
+    assert response.status_code == 503
+    assert response.json() == {"status": "degraded"}
+    settings.Q_CLUSTER = {"name": "relance", "redis": "redis://127.0.0.1:1/0"}
+    response = anonymous.get(reverse("health"))
+    assert (response.status_code, response.json()) == (503, {"status": "down"})
 
 
 def test_without_heartbeats_the_workers_are_reported_missing_and_the_status_is_degraded(client):
