@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 
 from billing.forms import ListFilterForm
 from notifications.event_types import AUTOMATION_EVENT_TYPES, WEBHOOK_EVENT_TYPES
@@ -25,6 +26,18 @@ GRACE_PERIODS = {
 }
 
 
+def url_help_text() -> str:
+    """What the URL may be, with the hosts WEBHOOK_ALLOWED_HOSTS lets through now (read per form:
+    the setting defaults to the local addresses under DEBUG only)."""
+    allowed = [str(host) for host in getattr(settings, "WEBHOOK_ALLOWED_HOSTS", [])]
+    text = (
+        "An https address on the public internet. Redirects are not followed. "
+        "Hosts listed in the WEBHOOK_ALLOWED_HOSTS setting are accepted as well, local addresses included, "
+        "and over plain http too; with DEBUG on, the setting defaults to 127.0.0.1, localhost and ::1."
+    )
+    return f"{text} Now accepted: {', '.join(allowed)}." if allowed else f"{text} None is listed now."
+
+
 class EndpointForm(forms.Form):
     """URL, description and event types of an endpoint, the event types in two groups.
 
@@ -36,7 +49,6 @@ class EndpointForm(forms.Form):
         label="Endpoint URL",
         max_length=2048,
         widget=forms.URLInput(attrs={"placeholder": "https://example.com/webhooks/relance", "autocomplete": "url"}),
-        help_text="An https address on the public internet. Redirects are not followed.",
     )
     description = forms.CharField(
         label="Description",
@@ -64,6 +76,7 @@ class EndpointForm(forms.Form):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        self.fields["url"].help_text = url_help_text()
 
     @classmethod
     def for_endpoint(cls, endpoint: WebhookEndpoint, data=None) -> "EndpointForm":
