@@ -23,7 +23,7 @@ from django.http import QueryDict
 from automations.engine.actions import ACTIONS
 from automations.engine.filters import FILTERS
 from automations.engine.triggers import TRIGGERS
-from automations.services.definitions import MAX_STEPS
+from automations.services.definitions import ENDS_AT_ANCHOR, LATEST_BEFORE_END, MAX_STEPS
 
 MAX_FILTERS = len(FILTERS)  # each condition type at most once
 MAX_INDEX_DIGITS = 4
@@ -304,6 +304,27 @@ def convert_delays(steps: list[StepRow], old, new) -> bool:
     return bool(steps)
 
 
+def _signed_hours(row: StepRow) -> int | None:
+    hours = _hours(row)
+    return None if hours is None else (-hours if row.direction == "before" else hours)
+
+
+def move_before_anchor(steps: list[StepRow]) -> bool:
+    """Move the whole schedule earlier, spacing kept, so that its last step is 1 day before the
+    anchor date (for a trigger whose run ends at that date); True when a step moved."""
+    offsets = [_signed_hours(row) for row in steps]
+    known = [o for o in offsets if o is not None]
+    latest = -LATEST_BEFORE_END.total_seconds() // 3600
+    if not known or max(known) <= latest:
+        return False
+    shift = max(known) + 24
+    for row, offset in zip(steps, offsets, strict=True):
+        if offset is not None:
+            row.amount, row.unit = _as_amount(shift - offset)
+        row.direction = "before"
+    return True
+
+
 def change_trigger(draft: Draft, old_key: str) -> None:
     """Drop the conditions and steps the new trigger does not allow, saying so, and convert the delays."""
     new, old = draft.trigger_obj, TRIGGERS.get(old_key)
@@ -326,7 +347,10 @@ def change_trigger(draft: Draft, old_key: str) -> None:
             labels = ", ".join(ACTIONS[r.action].label for r in dropped_steps)
             parts.append(f"{_plural(len(dropped_steps), 'step', 'steps')} {labels}")
         draft.notices.append(f"Removed because '{new.label}' does not allow them: {'; '.join(parts)}.")
-    if convert_delays(draft.steps, old, new) and old.is_anchored != new.is_anchored:
+    converted = convert_delays(draft.steps, old, new)
+    if (reason := ENDS_AT_ANCHOR.get(new.key)) and move_before_anchor(draft.steps):
+        draft.notices.append(f"{reason}: the steps are now timed before {anchor_name(new)}. Check the delays.")
+    elif converted and old.is_anchored != new.is_anchored:
         if new.is_anchored:
             draft.notices.append(
                 f"The steps are now timed from {anchor_name(new)}: each happens as long after it as it "

@@ -15,6 +15,7 @@ from automations.engine.actions import ACTIONS
 from automations.engine.filters import FILTERS, InvalidParams
 from automations.engine.triggers import TRIGGERS, Trigger
 from automations.models import Automation, AutomationVersion, Run, RunStatus, RunStep, StepStatus
+from automations.services.summary import ANCHOR_NAMES
 from billing import clock
 from billing.errors import BillingError
 
@@ -25,6 +26,11 @@ ANCHORED_UNITS = {"hours": timedelta(hours=1), "days": timedelta(days=1)}
 MAX_AMOUNT = {"minutes": 365 * 24 * 60, "hours": 365 * 24, "days": 365}
 DIRECTIONS = ("before", "after")
 FINISH, CANCEL = "finish", "cancel"
+# Triggers whose run ends at the anchor date itself: a step at or after it could never run. A
+# quote is canceled by the expiry job at its expiry (`quote.canceled` ends the run); even "0 …
+# at the expiry" races that job, and a quote can no longer be accepted at that moment.
+ENDS_AT_ANCHOR = {"quote.expiring": "A quote is canceled at its expiry, which ends the run"}
+LATEST_BEFORE_END = timedelta(hours=1)
 TURNED_OFF = "automation turned off"
 
 
@@ -99,7 +105,11 @@ def _clean_delay(trigger: Trigger, delay) -> tuple[dict | None, str]:
     if trigger.is_anchored:
         if direction not in DIRECTIONS:
             return None, "Choose whether the step happens before or after the date."
-        return {"amount": amount, "unit": unit, "direction": direction}, ""
+        delay = {"amount": amount, "unit": unit, "direction": direction}
+        if (reason := ENDS_AT_ANCHOR.get(trigger.key)) and anchored_offset(delay) > -LATEST_BEFORE_END:
+            anchor = ANCHOR_NAMES.get(trigger.anchor_field, "the date")
+            return None, f"{reason}: time this step before {anchor} (1 hour before at the latest)."
+        return delay, ""
     if direction not in (None, ""):
         return None, "A wait after the previous step has no before or after."
     return {"amount": amount, "unit": unit}, ""

@@ -26,6 +26,7 @@ from automations.engine.triggers import TRIGGERS
 from automations.models import Automation, Run, RunStatus
 from automations.services.accounts import default_currency
 from automations.services.definitions import (
+    ENDS_AT_ANCHOR,
     MAX_STEPS,
     NAME_MAX_LENGTH,
     DefinitionError,
@@ -162,6 +163,7 @@ def _context(request, page: Page) -> dict:
         "automation": page.automation,
         "trigger": trigger,
         "anchor": forms.anchor_name(trigger) if trigger and trigger.is_anchored else "",
+        "ends_at_anchor": ENDS_AT_ANCHOR.get(trigger.key, "") if trigger else "",
         "trigger_rows": _trigger_rows(draft),
         "filter_rows": _filter_rows(page),
         "step_rows": _step_rows(page),

@@ -154,9 +154,39 @@ def test_it_refuses_an_unknown_action():
 def test_it_refuses_an_action_not_allowed_for_the_trigger():
     label = ACTIONS["void_invoice"].label
     errors = errors_of(
-        trigger=QUOTE, steps=[at(1, "before"), {**VOID, "delay": {"amount": 0, "unit": "days", "direction": "after"}}]
+        trigger=QUOTE, steps=[at(1, "before"), {**VOID, "delay": {"amount": 1, "unit": "hours", "direction": "before"}}]
     )
     assert errors == {"steps.1.action": f"{label} is not available for 'Quote has an expiration date'."}
+
+
+QUOTE_ENDS = (
+    "A quote is canceled at its expiry, which ends the run: time this step before the expiry date "
+    "(1 hour before at the latest)."
+)
+
+
+@pytest.mark.parametrize(
+    "delay",
+    [
+        {"amount": 2, "unit": "days", "direction": "after"},
+        {"amount": 1, "unit": "hours", "direction": "after"},
+        {"amount": 0, "unit": "days", "direction": "after"},
+        {"amount": 0, "unit": "hours", "direction": "before"},
+    ],
+)
+def test_it_refuses_a_quote_step_at_or_after_the_expiry_which_ends_the_run(delay):
+    steps = [at(3, "before"), {"action": "send_team_email", "delay": delay, "params": MEMO}]
+    assert errors_of(trigger=QUOTE, steps=steps) == {"steps.1.delay": QUOTE_ENDS}
+
+
+def test_a_quote_step_an_hour_before_the_expiry_is_the_latest_accepted():
+    clean = validate_definition(trigger=QUOTE, filters=[], steps=[at(1, "before", unit="hours")])
+    assert clean.steps[0]["delay"] == {"amount": 1, "unit": "hours", "direction": "before"}
+
+
+def test_steps_after_other_anchor_dates_stay_allowed():
+    for trigger in (DUE_SOON, "subscription.cancel_scheduled", "subscription.pause_scheduled"):
+        validate_definition(trigger=trigger, filters=[], steps=[at(0, "after"), at(2, "after")])
 
 
 def test_action_settings_errors_are_reported_under_the_step():

@@ -57,6 +57,10 @@ def text(response) -> str:
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode())))
 
 
+def text_of(fragment: str) -> str:
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", fragment)))
+
+
 def step_actions(response) -> list[str]:
     """The chosen action of each step, in order, as the page shows them."""
     html = response.content.decode()
@@ -259,6 +263,47 @@ def test_changing_to_a_date_anchored_trigger_times_steps_from_the_date(editor_cl
     assert 'name="step-0-amount" value="3"' in html  # only the email is left, 2 + 3 days after the date
     assert re.search(r'name="step-0-direction".*?<option value="after" selected>', html, flags=re.S)
     assert "the due date" in text(response)
+
+
+QUOTE = "quote.expiring"
+QUOTE_ENDS = "A quote is canceled at its expiry, which ends the run"
+
+
+def test_quote_steps_are_offered_only_before_the_expiry_and_the_builder_says_why(editor_client):
+    response = editor_client.post(
+        NEW,
+        form(trigger=QUOTE, steps=[("send_quote_will_expire_webhook", 3, "days", {"direction": "before"})]),
+        query_params={"builder_action": "refresh"},
+    )
+    html = response.content.decode()
+    direction = re.search(r'<select id="step-0-direction".*?</select>', html, flags=re.S).group(0)
+    assert re.findall(r'<option value="(\w+)"', direction) == ["before"]
+    timing = re.search(r'role="group" aria-label="Step 1 timing".*?</div>', html, flags=re.S).group(0)
+    assert f"{QUOTE_ENDS}: steps can only happen before it." in text_of(timing)
+
+
+def test_a_crafted_quote_step_after_the_expiry_is_refused_at_its_delay(editor_client, editor):
+    params = {"direction": "after", "recipient": editor.email, "message": "{number} expired"}
+    response = editor_client.post(NEW, form(trigger=QUOTE, steps=[("send_team_email", 1, "days", params)]))
+    assert response.status_code == 400
+    assert not Automation.objects.exists()
+    assert f"{QUOTE_ENDS}: time this step before the expiry date (1 hour before at the latest)." in text(response)
+    assert 'id="step-0-delay-error"' in response.content.decode()
+
+
+def test_changing_to_the_quote_trigger_times_the_steps_before_the_expiry(editor_client, editor):
+    data = form(
+        trigger=QUOTE,
+        previous_trigger=OVERDUE,
+        steps=[("send_team_email", 2, "days", {"recipient": editor.email, "message": "hi"})] * 2,
+        builder_action="refresh",
+    )
+    response = editor_client.post(NEW, data)
+    html = response.content.decode()
+    assert len(re.findall(r'name="step-\d-direction".*?<option value="before" selected>', html, flags=re.S)) == 2
+    # 2 and 4 days after the trigger: 2 days apart still, the last 1 day before the expiry.
+    assert 'name="step-0-amount" value="3"' in html and 'name="step-1-amount" value="1"' in html
+    assert f"{QUOTE_ENDS}: the steps are now timed before the expiry date. Check the delays." in text(response)
 
 
 def test_saving_right_after_a_trigger_change_that_dropped_steps_saves_nothing(editor_client, annual):
