@@ -1,4 +1,4 @@
-"""The two roles: editors change things, viewers look. Roles are Django groups."""
+"""The two roles: editors change things, viewers look; anyone else signed in sees nothing. Roles are Django groups."""
 
 from functools import wraps
 
@@ -17,6 +17,17 @@ def is_editor(user) -> bool:
     if cache is None:
         cache = user.groups.filter(name=EDITORS).exists()
         user._relance_is_editor = cache
+    return cache
+
+
+def has_role(user) -> bool:
+    """Editors, viewers and superusers read the dashboard; a signed-in user in neither group does not."""
+    if is_editor(user):
+        return True
+    cache = getattr(user, "_relance_is_viewer", None)
+    if cache is None:
+        cache = user.groups.filter(name=VIEWERS).exists()
+        user._relance_is_viewer = cache
     return cache
 
 

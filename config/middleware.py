@@ -1,12 +1,41 @@
-"""htmx requests that hit the login redirect reload the whole page on the login screen,
-instead of swapping the login form into a fragment."""
+"""Project-wide request guards and answers: the role needed to read, login redirects for htmx,
+worded 405s."""
 
 from django.conf import settings
-from django.shortcuts import resolve_url
+from django.shortcuts import render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
+
+from billing.permissions import has_role
+
+
+class RoleRequiredMiddleware:
+    """Every dashboard page needs a role (editor, viewer or superuser), on top of the login that
+    LoginRequiredMiddleware asks for. Pages open to anyone (login, health), logout and the Django
+    admin (it checks staff itself) are left alone."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        match = request.resolver_match
+        if (
+            not request.user.is_authenticated
+            or not getattr(view_func, "login_required", True)
+            or "admin" in match.namespaces
+            or match.view_name == "logout"
+            or has_role(request.user)
+        ):
+            return None
+        return render(request, "403.html", {"no_role": True}, status=403)
 
 
 class HtmxLoginRedirectMiddleware:
+    """htmx requests that hit the login redirect reload the whole page on the login screen,
+    instead of swapping the login form into a fragment."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 

@@ -29,11 +29,11 @@ def test_an_editor_is_shown_as_editor(editor_client):
     assert '<span class="role">Editor</span>' in editor_client.get(reverse("home")).text
 
 
-def test_a_user_in_no_group_browses_as_a_viewer(client, outsider):
+def test_a_user_in_no_group_is_refused_and_told_to_ask_an_editor(client, outsider):
     client.force_login(outsider)
     response = client.get(reverse("invoices"))
-    assert response.status_code == 200
-    assert '<span class="role">Viewer</span>' in response.text
+    assert response.status_code == 403
+    assert "ask an editor for access" in response.text
 
 
 def test_the_admin_link_is_for_staff_only(client, viewer_client, admin_user):

@@ -78,3 +78,56 @@ def test_a_viewer_refused_a_change_sees_a_page_that_explains_why(viewer_client):
     response = viewer_client.post("/settings/", {})
     assert response.status_code == 403
     assert "You can look, but not change this" in response.content.decode()
+
+
+def _dashboard_paths() -> list[str]:
+    """Every route of the dashboard (ids filled with a value that names nothing): all need a role."""
+    from tests.config.test_hostile_input import dashboard_endpoints, fill
+
+    exempt = {"login", "health"}
+    return [
+        path for name, route in dashboard_endpoints() if name not in exempt for path in fill(route, {"pk": ["1"]})[:1]
+    ]
+
+
+def test_a_signed_in_user_without_a_role_is_refused_every_dashboard_page_and_told_to_ask_an_editor(client, outsider):
+    client.force_login(outsider)
+    paths = _dashboard_paths()
+    assert len(paths) >= 40
+    for path in paths:
+        for method in (client.get, client.post):
+            response = method(path)
+            assert response.status_code == 403, f"{method.__name__.upper()} {path} → {response.status_code}"
+            assert "ask an editor for access" in response.content.decode(), path
+    response = client.get(reverse("invoices"), headers={"HX-Request": "true"})
+    assert response.status_code == 403
+
+
+def test_a_user_without_a_role_can_still_log_out_and_see_the_login_and_health_pages(client, outsider):
+    client.force_login(outsider)
+    assert client.get(reverse("health")).status_code == 200
+    assert client.get(reverse("login")).status_code in (200, 302)
+    assert client.post(reverse("logout")).status_code == 302
+    assert client.get(reverse("home")).status_code == 302  # signed out: back to the login page
+
+
+def test_a_superuser_without_a_role_reads_the_dashboard(client, outsider):
+    outsider.is_superuser = True
+    outsider.save()
+    client.force_login(outsider)
+    assert client.get(reverse("home")).status_code == 200
+
+
+def test_a_staff_user_without_a_role_reaches_the_admin_but_not_the_dashboard(client, outsider):
+    outsider.is_staff = True
+    outsider.save()
+    client.force_login(outsider)
+    assert client.get(reverse("admin:index")).status_code == 200
+    assert client.get(reverse("invoices")).status_code == 403
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_viewers_and_editors_read_every_page(client, viewer, editor, name):
+    for user in (viewer, editor):
+        client.force_login(user)
+        assert client.get(reverse(name)).status_code == 200
