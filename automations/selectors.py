@@ -12,7 +12,13 @@ from automations.engine.filters import FILTERS
 from automations.engine.triggers import TRIGGERS, Trigger
 from automations.models import Automation, AutomationVersion, Run, RunStatus, RunStep, StepStatus
 from automations.services.accounts import default_currency
-from automations.services.summary import ANCHOR_NAMES, summarize
+from automations.services.summary import (
+    ANCHOR_NAMES,
+    Parameter,
+    retry_policies_named,
+    step_parameters,
+    summarize,
+)
 from billing.models import Product
 
 VERSIONS_SHOWN = 20
@@ -330,7 +336,7 @@ def run_timeline(automation: Automation, run_id: str) -> Timeline:
 @dataclass(frozen=True)
 class DefinitionRows:
     filters: list[tuple[str, str]]  # (condition label, in words)
-    steps: list[tuple[int, str, str, str]]  # (position, action label, in words, delay in words)
+    steps: list[tuple[int, str, str, str, list[Parameter]]]  # (position, action label, in words, delay, settings)
 
 
 def definition_rows(automation: Automation) -> DefinitionRows:
@@ -349,7 +355,7 @@ def definition_rows(automation: Automation) -> DefinitionRows:
         except (KeyError, TypeError, ValueError, AttributeError):
             words = ""
         filters.append((flt.label, words))
-    steps = []
+    steps, policies = [], retry_policies_named(version.steps)
     for position, item in enumerate(version.steps, start=1):
         action = ACTIONS.get(item.get("action"))
         try:
@@ -357,5 +363,6 @@ def definition_rows(automation: Automation) -> DefinitionRows:
         except (KeyError, TypeError, ValueError, AttributeError):
             words = ""
         delay = delay_words(trigger, item.get("delay"), position) if trigger else ""
-        steps.append((position, action.label if action else str(item.get("action")), words, delay))
+        parameters = step_parameters(item.get("action"), item.get("params"), policies)
+        steps.append((position, action.label if action else str(item.get("action")), words, delay, parameters))
     return DefinitionRows(filters, steps)

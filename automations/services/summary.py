@@ -1,9 +1,13 @@
 """The plain-language summary of a definition (SPEC §4), e.g. "When a subscription payment fails,
 for yearly subscriptions: start retry policy Annual, wait 7 days, cancel the subscription"."""
 
+from dataclasses import dataclass
+
 from automations.engine.actions import ACTIONS
 from automations.engine.filters import FILTERS
 from automations.engine.triggers import TRIGGERS
+from billing.models import RetryPolicy
+from billing.models.retries import EndBehavior
 
 ANCHOR_NAMES = {
     "due_date": "the due date",
@@ -64,6 +68,62 @@ def summarize(*, trigger: str, filters: list, steps: list) -> str:
     if not parts:
         return text
     return f"{text}: " + ("; " if trig and trig.is_anchored else ", ").join(parts)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One setting of a step as the automation page shows it; `url` when the value is a link."""
+
+    name: str
+    value: str
+    url: str = ""
+
+
+def retry_policies_named(steps: list) -> dict[str, RetryPolicy]:
+    """The existing retry policies the steps name, in one query (none when no step names one)."""
+    names = {
+        s["params"]["policy"]
+        for s in steps
+        if isinstance(s, dict) and isinstance(s.get("params"), dict) and isinstance(s["params"].get("policy"), str)
+    }
+    return {p.name: p for p in RetryPolicy.objects.filter(name__in=names)} if names else {}
+
+
+def _policy_parameters(params: dict, policies: dict[str, RetryPolicy]) -> list[Parameter]:
+    new = params.get("new_policy")
+    if isinstance(new, dict):
+        fields = {k: v for k, v in new.items() if k != "name"}
+        policy, name = RetryPolicy(**fields), f"{new.get('name')} (created when the step first runs)"
+    else:
+        name = str(params.get("policy", ""))
+        policy = policies.get(name)
+        if policy is None:
+            return [Parameter("Retry policy", f"{name} (no longer exists)")]
+    return [
+        Parameter("Retry policy", name),
+        Parameter("Schedule", policy.describe_schedule()),
+        Parameter("After the last failed retry", EndBehavior(policy.end_behavior).label),
+    ]
+
+
+def step_parameters(action: str, params, policies: dict[str, RetryPolicy]) -> list[Parameter]:
+    """Every setting of a step, named as the builder names it: the retry policy with its schedule
+    and end behaviour, the team email's recipient and message, the survey link, the webhook label.
+    `policies` are the existing policies by name (retry_policies_named)."""
+    params = params if isinstance(params, dict) else {}
+    try:
+        if action == "set_retry_policy":
+            return _policy_parameters(params, policies)
+        if action == "send_team_email":
+            return [Parameter("Recipient", str(params["recipient"])), Parameter("Message", str(params["message"]))]
+        if action == "send_cancellation_email":
+            url = str(params.get("survey_url") or "")
+            return [Parameter("Survey link", url or "none", url if url.startswith("https://") else "")]
+        if action == "send_custom_event_webhook":
+            return [Parameter("Event label", str(params["label"]))]
+    except (KeyError, TypeError, ValueError):  # a definition saved before a parameter existed
+        return [Parameter("Settings", ", ".join(f"{k}: {v}" for k, v in params.items()) or "none")]
+    return []
 
 
 def automation_summary(automation) -> str:

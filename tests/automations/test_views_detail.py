@@ -66,6 +66,66 @@ def test_the_page_shows_the_definition_summary_filters_steps_and_an_edit_link(ed
     assert ">Turn off</button>" in text
 
 
+def step_parameters(html: str) -> list[list[tuple[str, str]]]:
+    """Each step's parameters as (name, value) pairs, as the Steps list of the page shows them."""
+    steps = html[html.index('<ol class="steps">') :]
+    steps = steps[: steps.index("</ol>")]
+    items = steps.split("<li")[1:]
+    pairs = [re.findall(r"<dt>(.*?)</dt>\s*<dd>(.*?)</dd>", item, flags=re.S) for item in items]
+    return [[(name, " ".join(re.sub(r"<[^>]+>", " ", value).split())) for name, value in p] for p in pairs]
+
+
+def test_the_page_shows_every_parameter_of_every_step(editor_client, editor):
+    RetryPolicy.objects.create(
+        name="Annual", schedule_kind="day_offsets", day_offsets=[3, 7], end_behavior="mark_unpaid"
+    )
+    new_policy = {"name": "Quick", "max_retries": 2, "within_days": 5, "end_behavior": "cancel_subscription"}
+    steps = [
+        {"action": "set_retry_policy", "delay": {"amount": 0, "unit": "days"}, "params": {"policy": "Annual"}},
+        {"action": "set_retry_policy", "delay": {"amount": 0, "unit": "days"}, "params": {"new_policy": new_policy}},
+        {
+            "action": "send_team_email",
+            "delay": {"amount": 1, "unit": "days"},
+            "params": {"recipient": editor.email, "message": "Invoice {number} failed."},
+        },
+        {
+            "action": "send_custom_event_webhook",
+            "delay": {"amount": 0, "unit": "days"},
+            "params": {"label": "win_back"},
+        },
+        {"action": "cancel_subscription", "delay": {"amount": 7, "unit": "days"}, "params": {}},
+    ]
+    auto = automation_create(name="Everything", trigger="subscription.payment_failed", filters=[], steps=steps)
+    assert step_parameters(editor_client.get(detail(auto)).text) == [
+        [
+            ("Retry policy", "Annual"),
+            ("Schedule", "retry on days 3, 7 after the first failure"),
+            ("After the last failed retry", "Mark the subscription unpaid"),
+        ],
+        [
+            ("Retry policy", "Quick (created when the step first runs)"),
+            ("Schedule", "up to 2 retries within 5 days"),
+            ("After the last failed retry", "Cancel the subscription"),
+        ],
+        [("Recipient", editor.email), ("Message", "Invoice {number} failed.")],
+        [("Event label", "win_back")],
+        [],
+    ]
+
+
+def test_the_page_shows_the_survey_link_of_a_cancellation_email(viewer_client):
+    with_link = {"survey_url": "https://team.example/survey"}
+    auto = automation(
+        "subscription.canceled", [{"action": "send_cancellation_email", "delay": VOID["delay"], "params": with_link}]
+    )
+    without = automation(
+        "subscription.canceled", [{"action": "send_cancellation_email", "delay": VOID["delay"], "params": {}}]
+    )
+    assert step_parameters(viewer_client.get(detail(auto)).text) == [[("Survey link", "https://team.example/survey")]]
+    assert 'href="https://team.example/survey"' in viewer_client.get(detail(auto)).text
+    assert step_parameters(viewer_client.get(detail(without)).text) == [[("Survey link", "none")]]
+
+
 def test_the_version_history_says_who_saved_each_version_and_how_many_runs_it_has(editor_client, editor):
     auto = automation_create(name="Chase", trigger="invoice.overdue", filters=[], steps=[VOID], user=editor)
     make_run(auto)
