@@ -3,8 +3,9 @@
 1. Claim: due pending steps (and running ones whose lease expired: their worker died) are
    locked with `SELECT … FOR UPDATE SKIP LOCKED` and marked running with a lease, in one
    transaction; a step waits while an earlier step of its run is unfinished.
-2. Execute the action outside that transaction. Actions are idempotent per step (billing
-   transitions re-check state under a row lock; emails and webhooks carry the step's key).
+2. Execute the action outside that transaction, unless the run's end condition holds by then
+   (the step is skipped with the reason, and the run ends). Actions are idempotent per step
+   (billing transitions re-check state under a row lock; emails and webhooks carry the step's key).
 3. Record the outcome; for trigger-relative runs the next step is timed from this one's end;
    a run with no step left is completed, a permanent failure fails the run.
 Steps claimed together are executed as a batch: one transaction, a savepoint per step.
@@ -16,11 +17,13 @@ import math
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 
 from automations.engine.actions import ACTIONS
 from automations.engine.actions.base import ActionError, ActionSkipped, ActionWait
+from automations.engine.end_conditions import Ending, ending_now
 from automations.engine.runs import complete_runs, finish_run
 from automations.engine.scheduling import delay_of
 from automations.engine.triggers import TRIGGERS
@@ -119,6 +122,13 @@ def _execute(step: RunStep, finished: list) -> str:
     `finished`, recorded for the batch; a wait or a failure is recorded here."""
     try:
         with transaction.atomic():
+            if (ended := _run_has_ended(step)) is not None:
+                # The event that ends the run may not be handled yet (or was handled before the
+                # run started): the step does not act, and the run ends here.
+                finish_run(step.run, RunStatus.ENDED, ended.reason)
+                finished.append((step, StepStatus.SKIPPED, None, f"the run's end condition holds: {ended.already}",
+                                 clock.now()))  # fmt: skip
+                return StepStatus.SKIPPED
             try:
                 result = ACTIONS[step.action].execute(step)
             except ActionSkipped as exc:  # what the action did before saying so stays (e.g. a policy attached)
@@ -133,6 +143,23 @@ def _execute(step: RunStep, finished: list) -> str:
         return _failure(step, f"{type(exc).__name__}: {exc}", permanent=False)
     finished.append((step, StepStatus.SUCCEEDED, result or {}, "", clock.now()))
     return StepStatus.SUCCEEDED
+
+
+def _run_has_ended(step: RunStep) -> Ending | None:
+    """The run's end condition, if it holds for its object now (read once: the action gets the
+    object read here). A retried step of an action whose own effect ends its run is left to the
+    action, which tells its own earlier attempt apart (`Action.can_end_its_run`)."""
+    from automations.engine.actions.base import give_back_run_object, run_object
+
+    if step.attempts > 1 and ACTIONS[step.action].can_end_its_run:
+        return None
+    run = step.run
+    try:
+        obj = run_object(step)
+    except ObjectDoesNotExist:
+        return None  # the action says what it makes of a missing object
+    give_back_run_object(step, obj)
+    return ending_now(run.trigger, obj, at=clock.now(), anchor=run.anchor_at)
 
 
 def _mine(step: RunStep):

@@ -2,10 +2,13 @@
 happened, move pending steps whose anchor date moved; keep the matching record.
 
 1. Skip the event if it was handled already (HandledEvent).
-2. For each trigger it starts: pick the first matching automation and start its run; record
-   the checks (EventHandling). The unique constraints on (event, trigger) make a second,
+2. For each trigger it starts: pick the first matching automation and start its run, unless
+   the object's current state already meets the trigger's end condition (events handled out of
+   order: the invoice was paid before its `invoice.finalized` was handled); record the checks
+   and the outcome (EventHandling). The unique constraints on (event, trigger) make a second,
    concurrent handling fail and roll back instead of starting a second run.
-3. End runs and move anchors as the event says.
+3. End runs and move anchors as the event says (only runs that earlier events started: an
+   event handled late does not end a run on a state older than the run).
 4. Mark the event handled, in the same transaction.
 
 `handle_batch` does the same for many events at once (the overdue sweep's batches, the events a
@@ -22,6 +25,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q
 
 from automations.engine import signals
+from automations.engine.end_conditions import Ending, ending_now
 from automations.engine.filters import rates_memo
 from automations.engine.matching import first_match
 from automations.engine.runs import build_run, end_runs, finish_run, move_anchor, start_run
@@ -58,15 +62,16 @@ def _handle(event: Event) -> None:
             continue
         automation, checks = first_match(start.trigger, obj)
         anchor = _anchor(obj, start.trigger) or start.anchor
-        run = (
-            start_run(automation=automation, event=event, trigger=start.trigger, anchor=anchor) if automation else None
-        )
+        stopped = ending_now(start.trigger, obj, at=clock.now(), anchor=anchor)
+        run = None
+        if automation is not None and stopped is None:
+            run = start_run(automation=automation, event=event, trigger=start.trigger, anchor=anchor)
         EventHandling.objects.create(
             event=event, trigger=start.trigger, handled_at=clock.now(), checks=checks, run=run,
-            outcome=_outcome(start.trigger, automation, checks),
+            outcome=_outcome(start.trigger, automation, checks, stopped),
         )  # fmt: skip
     for end in signals.ends(event):
-        end_runs(object_id=event.object_id, trigger=end.trigger, reason=end.reason)
+        end_runs(object_id=event.object_id, trigger=end.trigger, reason_for=end.reason_for)
     for move in moves:
         anchor = (_anchor(obj, move.trigger) if obj else None) or move.anchor
         move_anchor(object_id=event.object_id, trigger=move.trigger, anchor=anchor)
@@ -137,15 +142,17 @@ def _end_batch(events: list[Event]) -> int:
     one of them meanwhile, or the transaction meets a deadlock, they are handled one by one."""
     try:
         with transaction.atomic():
-            reasons: dict[tuple[str, str], str] = {}
+            ends: dict[tuple[str, str], list[signals.End]] = {}
             for event in events:
                 for end in signals.ends(event):
-                    reasons.setdefault((event.object_id, end.trigger), end.reason)
+                    ends.setdefault((event.object_id, end.trigger), []).append(end)
             concerned = Q()
-            for object_id, trigger in reasons:
+            for object_id, trigger in ends:
                 concerned |= Q(object_id=object_id, trigger=trigger)
             for run in Run.objects.select_for_update().filter(concerned, status=RunStatus.ACTIVE).order_by("pk"):
-                finish_run(run, RunStatus.ENDED, reasons[(run.object_id, run.trigger)])
+                reasons = (end.reason_for(run) for end in ends[(run.object_id, run.trigger)])
+                if reason := next((reason for reason in reasons if reason), None):
+                    finish_run(run, RunStatus.ENDED, reason)
             now = clock.now()
             HandledEvent.objects.bulk_create([HandledEvent(event=event, handled_at=now) for event in events])
     except (IntegrityError, OperationalError) as error:
@@ -178,8 +185,9 @@ def _start_all(events: list[Event]) -> None:
                     start.trigger, obj, automations=automations[start.trigger], currency=currency
                 )
                 run = None
-                if automation is not None:
-                    anchor = _anchor(obj, start.trigger) or start.anchor
+                anchor = _anchor(obj, start.trigger) or start.anchor
+                stopped = ending_now(start.trigger, obj, at=now, anchor=anchor)
+                if automation is not None and stopped is None:
                     run, run_steps = build_run(
                         automation=automation, event=event, trigger=start.trigger, anchor=anchor, now=now
                     )
@@ -192,7 +200,7 @@ def _start_all(events: list[Event]) -> None:
                         handled_at=now,
                         checks=checks,
                         run=run,
-                        outcome=_outcome(start.trigger, automation, checks),
+                        outcome=_outcome(start.trigger, automation, checks, stopped),
                     )  # fmt: skip
                 )
     Run.objects.bulk_create(runs)
@@ -229,7 +237,9 @@ def _anchor(obj, trigger: str):
     return getattr(obj, field) if field else None
 
 
-def _outcome(trigger: str, automation, checks: list[dict]) -> str:
+def _outcome(trigger: str, automation, checks: list[dict], stopped: Ending | None) -> str:
+    if stopped is not None:  # the object reached an end state before the event was handled
+        return f"not started: {stopped.already}"
     if automation is not None:
         return f"started a run of {automation.name}"
     none = "no automation matched" if checks else "no enabled automation for this trigger"

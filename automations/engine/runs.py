@@ -1,5 +1,6 @@
 """Starting a run for an event, ending runs early, and moving their anchor dates."""
 
+from collections.abc import Callable
 from datetime import datetime
 
 from django.db import transaction
@@ -77,12 +78,15 @@ def complete_runs(runs: list[Run], reason: str) -> None:
         run.status, run.reason, run.finished_at = RunStatus.COMPLETED, reason, now
 
 
-def end_runs(*, object_id: str, trigger: str, reason: str) -> int:
-    """End the active runs of `trigger` on an object (an end condition happened)."""
-    runs = list(Run.objects.select_for_update().filter(object_id=object_id, trigger=trigger, status=RunStatus.ACTIVE))
-    for run in runs:
-        finish_run(run, RunStatus.ENDED, reason)
-    return len(runs)
+def end_runs(*, object_id: str, trigger: str, reason_for: Callable[[Run], str | None]) -> int:
+    """End the active runs of `trigger` on an object that `reason_for` says an end condition
+    ends (a reason), as `signals.End.reason_for` judges them."""
+    ended = 0
+    for run in Run.objects.select_for_update().filter(object_id=object_id, trigger=trigger, status=RunStatus.ACTIVE):
+        if reason := reason_for(run):
+            finish_run(run, RunStatus.ENDED, reason)
+            ended += 1
+    return ended
 
 
 def move_anchor(*, object_id: str, trigger: str, anchor: datetime) -> int:

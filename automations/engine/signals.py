@@ -4,10 +4,14 @@ anchors they move. Pure reading of the event and its object; no writes."""
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from automations.engine.end_conditions import State, ending
 from automations.engine.triggers import TRIGGERS
 from billing.models import Event, Invoice, Quote, Subscription
 
 MODELS = {"invoice": Invoice, "quote": Quote, "subscription": Subscription}
+OBJECT_TRIGGERS = {
+    kind: [key for key, trigger in TRIGGERS.items() if trigger.object_type == kind] for kind in MODELS
+}  # the triggers whose runs are about an object of each kind
 
 
 @dataclass(frozen=True)
@@ -18,8 +22,22 @@ class Start:
 
 @dataclass(frozen=True)
 class End:
+    """The state an event recorded meets the end condition of `trigger` (`reason`). A run of that
+    trigger ends on it if the run started before the event, and, where the condition depends on
+    the run's anchor date (a pause withdrawn before it starts), if it holds for the run's anchor."""
+
     trigger: str
     reason: str
+    state: State
+    at: datetime
+    event_id: int
+
+    def reason_for(self, run) -> str | None:
+        """Why this event ends `run`, or None when it does not."""
+        if run.event_id is not None and run.event_id >= self.event_id:
+            return None  # started by a later event (handled first): this state is older than the run
+        found = ending(self.trigger, self.state, at=self.at, anchor=run.anchor_at)
+        return found.reason if found else None
 
 
 @dataclass(frozen=True)
@@ -57,6 +75,13 @@ def starts(event: Event) -> list[Start]:
             if due := _time(data.get("due_date")):
                 found.append(Start("invoice.due_date_upcoming", due))
             return found
+        case "invoice.updated":
+            # An open invoice that gets a due date: the due-date run starts then (SPEC: "when the
+            # object gets the date").
+            got_date = _changed(event, "due_date") and not previous["due_date"] and data.get("due_date")
+            if got_date and data.get("status") == "open":
+                return [Start("invoice.due_date_upcoming", _time(data["due_date"]))]
+            return []
         case "invoice.overdue":
             return [Start("invoice.overdue")]
         case "invoice.payment_failed":
@@ -80,16 +105,22 @@ def starts(event: Event) -> list[Start]:
 
 
 def ends(event: Event) -> list[End]:
-    """The runs (by trigger) on this event's object that it ends early."""
-    data = event.data_object
-    found = [End(key, reason) for key, trigger in TRIGGERS.items() if (reason := trigger.ends_on.get(event.type))]
-    if event.type == "invoice.updated" and _changed(event, "auto_advance") and not data.get("auto_advance"):
-        found.append(End("invoice.due_date_upcoming", "auto_advance turned off"))
-    if event.type == "customer.subscription.updated":
-        if _changed(event, "cancel_at") and not data.get("cancel_at"):
-            found.append(End("subscription.cancel_scheduled", "the subscription no longer ends in cancellation"))
-        if _changed(event, "pause_collection") and not data.get("pause_collection") and data.get("status") != "paused":
-            found.append(End("subscription.pause_scheduled", "the pause was withdrawn"))
+    """The runs (by trigger) on this event's object that it may end: the triggers whose end
+    condition (`end_conditions`) the state it recorded meets, where the event changed that (an
+    update that leaves a subscription without a scheduled cancellation, as it was, ends nothing).
+    An anchor-dependent condition is judged per run (`End.reason_for`)."""
+    if event.type.endswith(".created"):
+        return []  # nothing ran on an object before it existed
+    state = State.recorded(event.data_object)
+    before = None
+    if event.previous_attributes:
+        before = State.recorded({**event.data_object, **event.previous_attributes})
+    found = []
+    for trigger in OBJECT_TRIGGERS.get(event.object_type, []):
+        now = ending(trigger, state, at=event.created)
+        if now is None or (before is not None and ending(trigger, before, at=event.created) == now):
+            continue
+        found.append(End(trigger, now.reason, state, event.created, event.pk))
     return found
 
 
@@ -98,7 +129,7 @@ def moves(event: Event) -> list[Move]:
     data = event.data_object
     previous = event.previous_attributes or {}
     found = []
-    if event.type == "invoice.updated" and _changed(event, "due_date") and data.get("due_date"):
+    if event.type == "invoice.updated" and previous.get("due_date") and data.get("due_date"):
         found.append(Move("invoice.due_date_upcoming", _time(data["due_date"])))
     if event.type == "quote.updated" and _changed(event, "expires_at") and data.get("expires_at"):
         found.append(Move("quote.expiring", _time(data["expires_at"])))

@@ -71,10 +71,15 @@ def test_two_steps_of_one_batch_void_an_invoice_once_and_the_second_sees_it_void
     with batch_lookups():
         statuses = execute_batch([first.pk, second.pk])
     assert statuses == {first.pk: "succeeded", second.pk: "skipped"}
-    assert RunStep.objects.get(pk=second.pk).error == "invoice is already void"  # not a stale "open" copy
+    # Not a stale "open" copy: the second run's end condition (invoice voided) holds, so it ends.
+    assert RunStep.objects.get(pk=second.pk).error == "the run's end condition holds: invoice already voided"
     invoice.refresh_from_db()
     assert invoice.status == "void"
-    assert set(Run.objects.values_list("status", flat=True)) == {"completed"}
+    assert Run.objects.get(pk=first.run_id).status == "completed"
+    assert (Run.objects.get(pk=second.run_id).status, Run.objects.get(pk=second.run_id).reason) == (
+        "ended",
+        "invoice voided",
+    )
 
 
 def test_outside_a_batch_preloading_reads_nothing_and_each_step_reads_its_object(django_assert_num_queries):

@@ -152,9 +152,11 @@ def test_a_batch_starts_what_handling_the_events_one_by_one_starts():
     assert outcomes["started a run of Big"] == 2 and outcomes["started a run of Product"] == 1
     assert outcomes["no automation matched"] == 3
     assert any("no exchange rate" in str(checks) for checks, _, _ in batched["handlings"].values())
+    # The invoice paid before its overdue event was handled starts no run, in both paths.
+    assert outcomes["not started: invoice already paid"] == 1
     statuses = Counter(status for _, _, _, _, _, status, _, _ in batched["runs"].values())
-    assert statuses == {"active": 7, "ended": 1, "completed": 1}  # 5 overdue + 2 finalized active; paid; past due
-    assert {s[7] for s in batched["steps"]} == {"pending", "canceled", "skipped"}
+    assert statuses == {"active": 7, "completed": 1}  # 4 overdue, 2 finalized, 1 due date active; 1 past due
+    assert {s[7] for s in batched["steps"]} == {"pending", "skipped"}
 
 
 def test_the_overdue_sweeps_task_handles_its_batch_in_one_pass(monkeypatch):
@@ -164,7 +166,7 @@ def test_the_overdue_sweeps_task_handles_its_batch_in_one_pass(monkeypatch):
     monkeypatch.setattr(handling, "handle_event", lambda event_id: single.append(event_id) or True)
     assert tasks.handle_events(overdue) == len(overdue)
     assert single == []  # no event of the batch went through the single path
-    assert HandledEvent.objects.count() == len(overdue) and Run.objects.count() == 5
+    assert HandledEvent.objects.count() == len(overdue) and Run.objects.count() == 4  # not the paid one's
     assert set(events) > set(overdue)
 
 
@@ -193,7 +195,7 @@ def test_a_conflict_rolls_the_batch_back_and_handles_its_events_one_by_one(monke
 
     monkeypatch.setattr(handling, "_start_all", concurrent)
     assert handle_batch(overdue) == len(overdue)
-    assert Run.objects.count() == 5 == len(set(Run.objects.values_list("event_id", flat=True)))
+    assert Run.objects.count() == 4 == len(set(Run.objects.values_list("event_id", flat=True)))
     assert HandledEvent.objects.count() == len(overdue) and EventHandling.objects.count() == len(overdue)
     assert set(events) > set(overdue)
 
@@ -281,8 +283,8 @@ def test_a_batch_keeps_the_order_of_starts_and_ends_on_one_object():
     automation("invoice.overdue", THREE_STEPS, name="Chase")
     invoice = _past_due()
     jobs.run_overdue()
-    services.invoice_mark_paid(invoice=invoice)  # after the overdue event: ends the run it starts
+    services.invoice_mark_paid(invoice=invoice)  # paid before the overdue event is handled
     events = list(Event.objects.order_by("pk").values_list("pk", flat=True))
     assert handle_batch(events) == len(events)
-    run = Run.objects.get()
-    assert (run.status, run.reason) == ("ended", "invoice paid")
+    assert not Run.objects.exists()
+    assert EventHandling.objects.get().outcome == "not started: invoice already paid"

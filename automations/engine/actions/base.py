@@ -40,6 +40,10 @@ class Action:
     key: str
     label: str
     allowed_triggers: set[str]
+    # Its own effect can meet its run's end condition (voiding an invoice ends an overdue run).
+    # When such a step is retried, that state may be its own earlier attempt's doing, which the
+    # action tells apart itself (`done_earlier`); the engine's end-condition check leaves it be.
+    can_end_its_run: bool = False
 
     def clean(self, params: dict) -> dict:
         """Validated parameters (raise InvalidParams with a message per field)."""
@@ -79,6 +83,15 @@ def preload_run_objects(runs) -> None:
     for kind, public_ids in by_kind.items():
         objects = _models()[kind].objects.select_related("customer").filter(public_id__in=public_ids)
         preloaded.update(((kind, obj.public_id), obj) for obj in objects)
+
+
+def give_back_run_object(step, obj) -> None:
+    """Within a batch, hand `obj` (just read for `step`) to the step's action, which asks for it
+    with `run_object` next, instead of reading it again."""
+    from automations.engine.actions.common import batch_memo
+
+    if obj is not None:
+        batch_memo(PRELOADED, dict)[(step.run.object_type, step.run.object_id)] = obj
 
 
 def run_object(step):

@@ -13,6 +13,7 @@ class MarkInvoiceUncollectible(Action):
     key = "mark_invoice_uncollectible"
     label = "Mark invoice uncollectible"
     allowed_triggers = {PAYMENT_FAILED, "invoice.finalized", "invoice.overdue"}
+    can_end_its_run = True
 
     def describe(self, params: dict) -> str:
         return "mark the invoice uncollectible"

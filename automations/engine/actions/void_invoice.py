@@ -13,6 +13,7 @@ class VoidInvoice(Action):
     key = "void_invoice"
     label = "Void invoice"
     allowed_triggers = {PAYMENT_FAILED, "invoice.finalized", "invoice.overdue"}
+    can_end_its_run = True
 
     def describe(self, params: dict) -> str:
         return "void the invoice"
