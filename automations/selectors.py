@@ -44,6 +44,42 @@ class AutomationRow:
     completed_runs: int = 0
     is_first: bool = False
     is_last: bool = False
+    never_reached: str = ""  # why no event can reach it (never_reached_notes)
+
+
+NEVER_REACHED = "never reached: “{name}” above it matches every event"
+
+
+@dataclass(frozen=True)
+class Rank:
+    """One automation in its trigger's order, as never_reached_notes needs it."""
+
+    key: str
+    name: str
+    enabled: bool
+    matches_all: bool  # it has no filter conditions
+
+
+def never_reached_notes(ranks: list[Rank]) -> dict[str, str]:
+    """The automations of one trigger (in priority order) that no event can reach, with the reason.
+
+    The engine runs the first enabled automation whose filters match: below an enabled one without
+    filters, no enabled automation ever runs. Disabled ones neither shadow the others nor are
+    reported (they match nothing anyway)."""
+    notes, above = {}, None
+    for rank in ranks:
+        if not rank.enabled:
+            continue
+        if above is not None:
+            notes[rank.key] = NEVER_REACHED.format(name=above)
+        elif rank.matches_all:
+            above = rank.name
+    return notes
+
+
+def rank_of(automation: Automation) -> Rank:
+    filters = automation.current_version.filters if automation.current_version else []
+    return Rank(automation.public_id, automation.name, automation.enabled, not filters)
 
 
 @dataclass
@@ -135,6 +171,9 @@ def automation_groups(trigger: str | None = None) -> list[TriggerGroup]:
         if group.rows:
             group.rows[0].is_first = True
             group.rows[-1].is_last = True
+        notes = never_reached_notes([rank_of(row.automation) for row in group.rows])
+        for row in group.rows:
+            row.never_reached = notes.get(row.automation.public_id, "")
     return list(groups.values())
 
 

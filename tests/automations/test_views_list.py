@@ -56,6 +56,35 @@ def test_the_list_shows_every_trigger_in_order_each_with_its_automations_by_prio
     assert f'data-automation="{second.public_id}"' in text
 
 
+AMOUNT = [{"type": "invoice_amount", "params": {"min": "100"}}]
+NEVER_REACHED = "never reached: “Catch all” above it matches every event"
+
+
+def notes_in(html: str, trigger: str = OVERDUE) -> dict[str, str]:
+    """Each automation's "never reached" note in a trigger's group, by name."""
+    slug = trigger.replace(".", "-")
+    section = html[html.index(f'<section id="trigger-{slug}"') :]
+    section = section[: section.index("</section>")]
+    rows = re.findall(r'<a href="/automations/auto_\w+/">([^<]+)</a>(.*?)</td>', section, flags=re.S)
+    return {name: " ".join(re.sub(r"<[^>]+>", " ", rest).split()) for name, rest in rows if rest.strip()}
+
+
+def test_an_automation_below_an_enabled_one_without_filters_is_marked_never_reached(viewer_client):
+    automation(OVERDUE, [VOID], filters=AMOUNT, name="Large first")
+    automation(OVERDUE, [VOID], name="Catch all")
+    automation(OVERDUE, [VOID], filters=AMOUNT, name="Large later")
+    automation(OVERDUE, [VOID], name="Other catch all")
+    assert notes_in(viewer_client.get(LIST).text) == {"Large later": NEVER_REACHED, "Other catch all": NEVER_REACHED}
+
+
+def test_disabled_automations_neither_shadow_nor_are_marked(viewer_client):
+    automation(OVERDUE, [VOID], name="Off catch all", enabled=False)
+    automation(OVERDUE, [VOID], filters=AMOUNT, name="Large")
+    automation(OVERDUE, [VOID], name="Catch all")
+    automation(OVERDUE, [VOID], filters=AMOUNT, name="Off below", enabled=False)
+    assert notes_in(viewer_client.get(LIST).text) == {}
+
+
 def test_archived_automations_are_not_listed(viewer_client):
     automation(OVERDUE, [VOID], name="Kept")
     Automation.objects.create(name="Gone", trigger=OVERDUE, priority=2, archived_at=timezone.now())
