@@ -15,3 +15,18 @@ def check_base_url(app_configs, **kwargs) -> list[Warning]:
             id="relance.W001",
         )
     ]
+
+
+@register(Tags.security, deploy=True)
+def check_shared_cache(app_configs, **kwargs) -> list[Warning]:
+    backend = settings.CACHES["default"]["BACKEND"]
+    if settings.DEBUG or not backend.endswith("LocMemCache"):
+        return []
+    return [
+        Warning(
+            "The cache is each process's own memory: login throttling counts failed logins per web process, "
+            "so several processes allow several times LOGIN_FAILURE_LIMIT attempts.",
+            hint="Set REDIS_URL (Redis becomes the shared cache), or silence relance.W002 if one process serves the web.",
+            id="relance.W002",
+        )
+    ]

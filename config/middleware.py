@@ -1,11 +1,36 @@
-"""Project-wide request guards and answers: the role needed to read, login redirects for htmx,
-worded 405s."""
+"""Project-wide request guards and answers: login throttling, the role needed to read, login
+redirects for htmx, worded 405s."""
 
 from django.conf import settings
 from django.shortcuts import render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
 from billing.permissions import has_role
+from config.login_throttle import locked_for
+
+LOGIN_VIEWS = {"login", "admin:login"}
+
+
+class LoginThrottleMiddleware:
+    """Refuse (429) a login attempt for a username and address that failed too often lately,
+    before the login view checks (and hashes) the password."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.method != "POST" or request.resolver_match.view_name not in LOGIN_VIEWS:
+            return None
+        seconds = locked_for(request, request.POST.get("username", ""))
+        if not seconds:
+            return None
+        context = {"limit": settings.LOGIN_FAILURE_LIMIT, "minutes": settings.LOGIN_LOCKOUT_SECONDS // 60}
+        response = render(request, "registration/locked_out.html", context, status=429)
+        response["Retry-After"] = str(seconds)
+        return response
 
 
 class RoleRequiredMiddleware:

@@ -148,3 +148,14 @@ def test_the_deploy_check_warns_when_the_base_url_is_unset_with_debug_off():
     assert result.returncode != 0
     assert "relance.W001" in result.stderr
     assert "RELANCE_BASE_URL is not set" in result.stderr
+
+
+def test_the_deploy_check_warns_when_login_throttling_counts_in_each_process_memory():
+    result = _manage(
+        "check", "--deploy", "--fail-level", "WARNING",
+        SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="relance.example.com",
+        RELANCE_BASE_URL="https://relance.example.com",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "relance.W002" in result.stderr
+    assert "REDIS_URL" in result.stderr
