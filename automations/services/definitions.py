@@ -242,10 +242,47 @@ def _locked(automation: Automation) -> Automation:
     return Automation.objects.select_for_update().get(pk=automation.pk)
 
 
+def _place(automation: Automation, place_before: str, user=None) -> None:
+    """Put the automation just above `place_before` (a public id; "" for last) in its trigger's
+    order and renumber the priorities 1..n; call it inside the transaction that saves it.
+    Raises DefinitionError when `place_before` is not another automation of the trigger."""
+    others = list(
+        _active_automations(automation.trigger).select_for_update().exclude(pk=automation.pk).order_by("priority", "id")
+    )
+    ids = [a.public_id for a in others]
+    if place_before and place_before not in ids:
+        label = TRIGGERS[automation.trigger].label
+        raise DefinitionError(
+            {
+                "place_before": f"The automation to place it before is no longer among those of '{label}': "
+                "choose its place again."
+            }
+        )
+    index = ids.index(place_before) if place_before else len(others)
+    order = [*others[:index], automation, *others[index:]]
+    now, changed = clock.now(), []
+    for priority, row in enumerate(order, start=1):
+        if row.priority != priority:
+            row.priority = priority
+            if row.pk != automation.pk:
+                row.updated, row.updated_by = now, user or row.updated_by
+                changed.append(row)
+    Automation.objects.bulk_update(changed, ["priority", "updated", "updated_by"])
+    automation.save(update_fields=["priority"])
+
+
 def automation_create(
-    *, name: str, trigger: str, filters: list, steps: list, user=None, enabled: bool = True
+    *,
+    name: str,
+    trigger: str,
+    filters: list,
+    steps: list,
+    user=None,
+    enabled: bool = True,
+    place_before: str | None = None,
 ) -> Automation:
-    """Create an automation with version 1 of its definition, last in its trigger's priority order."""
+    """Create an automation with version 1 of its definition, last in its trigger's priority order
+    or, with `place_before` (a public id of the trigger's automations), just above that one."""
     name, definition = _validate(name=name, trigger=trigger, filters=filters, steps=steps, errors={})
     with transaction.atomic():
         priorities = list(_active_automations(trigger).select_for_update().values_list("priority", flat=True))
@@ -262,6 +299,8 @@ def automation_create(
         )
         automation.current_version = version
         automation.save(update_fields=["current_version"])
+        if place_before:
+            _place(automation, place_before, user)
     return automation
 
 
@@ -273,12 +312,14 @@ def automation_update(
     name: str | None = None,
     trigger: str | None = None,
     user=None,
+    place_before: str | None = None,
 ) -> Automation:
     """Save an edited definition as a new version (old versions are never changed) and rename.
 
     The trigger cannot change: `trigger` may be given only to state the current one. A new
     version is made only when the filters or steps differ from the current version; runs in
-    progress keep the version they started with (see runs_on_old_versions).
+    progress keep the version they started with (see runs_on_old_versions). With `place_before`
+    (a public id, or "" for last) the automation moves in its trigger's order in the same save.
     """
     errors: dict[str, str] = {}
     if trigger is not None and trigger != automation.trigger:
@@ -305,6 +346,8 @@ def automation_update(
             )
             fields.append("current_version")
         locked.save(update_fields=fields)
+        if place_before is not None:
+            _place(locked, place_before, user)
     return locked
 
 

@@ -376,6 +376,48 @@ def test_an_archived_automation_cannot_be_edited_or_turned_on(db):
 # Priority -------------------------------------------------------------------------------------
 
 
+def test_a_new_automation_can_be_placed_before_another_and_the_others_shift(db):
+    first, second = create(name="First"), create(name="Second")
+    assert create(name="Placed", place_before=second.public_id).priority == 2
+    assert create(name="On top", place_before=first.public_id).priority == 1
+    assert create(name="Last", place_before="").priority == 5
+    assert [a.name for a in in_priority_order(OVERDUE)] == ["On top", "First", "Placed", "Second", "Last"]
+    assert [a.priority for a in in_priority_order(OVERDUE)] == [1, 2, 3, 4, 5]
+
+
+def test_an_edit_can_move_the_automation_and_keeps_its_place_otherwise(db):
+    first, _, third = create(name="First"), create(name="Second"), create(name="Third")
+    automation_update(automation=third, filters=[], steps=[VOID], place_before=first.public_id)
+    assert [a.name for a in in_priority_order(OVERDUE)] == ["Third", "First", "Second"]
+    automation_update(automation=first, filters=[], steps=[wait(2)])
+    assert [a.name for a in in_priority_order(OVERDUE)] == ["Third", "First", "Second"]
+    automation_update(automation=third, filters=[], steps=[VOID], place_before="")
+    assert [a.name for a in in_priority_order(OVERDUE)] == ["First", "Second", "Third"]
+
+
+@pytest.mark.parametrize("where", ["unknown", "other trigger", "itself", "archived"])
+def test_a_place_before_an_automation_that_is_not_a_neighbour_is_refused_and_nothing_is_saved(db, where):
+    first = create(name="First")
+    other = create(name="Other", trigger=FAILED)
+    archived = create(name="Archived")
+    start_run(archived)
+    automation_archive(automation=archived)
+    target = {"unknown": "auto_nope", "other trigger": other.public_id, "itself": first.public_id}.get(
+        where, archived.public_id
+    )
+    message = (
+        "The automation to place it before is no longer among those of 'Invoice is overdue': choose its place again."
+    )
+    with pytest.raises(DefinitionError) as exc:
+        if where == "itself":
+            automation_update(automation=first, filters=[], steps=[wait(5)], place_before=target)
+        else:
+            create(name="New", place_before=target)
+    assert exc.value.errors == {"place_before": message}
+    assert Automation.objects.filter(trigger=OVERDUE, archived_at__isnull=True).count() == 1
+    assert first.versions.count() == 1
+
+
 def test_reordering_sets_priorities_1_to_n(editor):
     a, b, c = create(name="A"), create(name="B"), create(name="C")
     ordered = automation_reorder(trigger=OVERDUE, ordered_ids=[c.public_id, a.public_id, b.public_id], user=editor)
