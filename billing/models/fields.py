@@ -1,5 +1,6 @@
 """Public prefixed ids (`cus_…`, `in_…`) shown in URLs and event payloads."""
 
+import hashlib
 import secrets
 import string
 
@@ -10,6 +11,17 @@ _ALPHABET = string.ascii_letters + string.digits
 
 def new_public_id(prefix: str, length: int = 20) -> str:
     return f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def public_id_for(prefix: str, key: str, length: int = 20) -> str:
+    """A public id of `new_public_id`'s shape, always the same for one `key` (e.g. the `evt_` id
+    of an automation step's webhook, the same on every execution of the step)."""
+    number = int.from_bytes(hashlib.sha256(key.encode()).digest())
+    chars = []
+    for _ in range(length):
+        number, index = divmod(number, len(_ALPHABET))
+        chars.append(_ALPHABET[index])
+    return f"{prefix}_" + "".join(chars)
 
 
 class PublicIdField(models.CharField):

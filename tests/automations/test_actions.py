@@ -2,6 +2,7 @@
 effect on billing objects, once, however often a step is executed."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -584,6 +585,17 @@ def test_the_invoice_will_be_due_webhook_is_queued_once_per_step_with_a_stable_e
     payload = json.loads(delivery.body)
     assert payload["id"] == first["event_id"] and payload["type"] == "invoice.will_be_due"
     assert payload["data"]["object"]["id"] == invoice.public_id
+
+
+def test_an_automation_webhooks_event_id_has_the_shape_of_every_billing_event_id():
+    """`evt_` and 20 letters or digits, whether the event is a billing event or a step's webhook."""
+    shape = re.compile(r"^evt_[A-Za-z0-9]{20}$")
+    _endpoint("invoice.will_be_due")
+    invoice = _open_invoice()
+    step = _step(invoice, "invoice.due_date_upcoming", "send_invoice_will_be_due_webhook")
+    event_id = _execute(step)["event_id"]
+    assert shape.match(event_id), event_id
+    assert all(shape.match(public_id) for public_id in Event.objects.values_list("public_id", flat=True))
 
 
 def test_two_steps_send_two_distinct_events():

@@ -1,7 +1,6 @@
 """Helpers the actions share (not an action): the run's subscription, the trigger's details
 for emails, links to the dashboard, and sending an email or webhook once per step."""
 
-import hashlib
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -11,6 +10,7 @@ from django.urls import reverse
 from django.utils import formats, timezone
 
 from billing import clock
+from billing.models.fields import public_id_for
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
@@ -205,9 +205,9 @@ def send_step_email(step, *, to: list[str], template: str, context: dict):
 
 
 def webhook_event_id(step) -> str:
-    """The same `evt_` id on every execution of one step, so a repeat queues nothing new."""
-    digest = hashlib.sha256(step.idempotency_key.encode()).hexdigest()[:24]
-    return f"evt_{digest}"
+    """The same `evt_` id on every execution of one step, so a repeat queues nothing new; shaped
+    like every other event id."""
+    return public_id_for("evt", step.idempotency_key)
 
 
 def emit_step_webhook(step, *, type: str, obj, data: dict | None = None) -> dict:
