@@ -5,15 +5,17 @@ from django.core.management.base import BaseCommand
 
 from automations.engine.dispatch import dispatch_to_workers
 from automations.engine.handling import handle_unhandled
+from automations.outages import Outage
 from ops.services import DISPATCHER, beat
 
 CLAIM_LIMIT = 200  # steps per claim; a full claim means a backlog: claim again at once
+SWEEP_EVERY = 30  # seconds between sweeps for events no task handled
 
 
 class Command(BaseCommand):
     help = (
         "Hand automation steps to the django-q2 workers as they fall due (polls every --interval seconds); "
-        "stop with SIGTERM/Ctrl-C."
+        "stop with SIGTERM/Ctrl-C. A database or broker outage is waited out: the loop reconnects and goes on."
     )
 
     def add_arguments(self, parser):
@@ -22,22 +24,35 @@ class Command(BaseCommand):
 
     def handle(self, *args, interval: float, once: bool, **options):
         self.stopping = False
+        self.last_sweep = float("-inf")
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        if once:
+            self._tick()
+            return
         self.stdout.write(f"Automation dispatcher running (poll every {interval} s).")
-        last_sweep = 0.0
+        outage = Outage("dispatcher")
         while not self.stopping:
-            beat(DISPATCHER)  # for /health/ (throttled to one write every few seconds)
-            if time.monotonic() - last_sweep > 30:
-                handle_unhandled()
-                last_sweep = time.monotonic()
-            done = dispatch_to_workers(limit=CLAIM_LIMIT)
-            if once:
-                break
-            if done < CLAIM_LIMIT:
+            done = outage.run(self._tick)
+            if done is None:  # the database or the broker is out of reach: wait, then reconnect
+                self._pause(outage.backoff())
+            elif done < CLAIM_LIMIT:
                 # Caught up: wait for more to fall due rather than hand out a task per step or two.
-                time.sleep(interval)
+                self._pause(interval)
         self.stdout.write("Automation dispatcher stopped.")
+
+    def _tick(self) -> int:
+        beat(DISPATCHER)  # for /health/ (throttled to one write every few seconds)
+        if time.monotonic() - self.last_sweep > SWEEP_EVERY:
+            handle_unhandled()
+            self.last_sweep = time.monotonic()
+        return dispatch_to_workers(limit=CLAIM_LIMIT)
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep, but stop waiting as soon as we are told to stop (a backoff lasts up to 10 s)."""
+        until = time.monotonic() + seconds
+        while not self.stopping and (left := until - time.monotonic()) > 0:
+            time.sleep(min(left, 0.2))
 
     def _stop(self, signum, frame):
         self.stopping = True

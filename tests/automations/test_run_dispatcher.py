@@ -1,0 +1,54 @@
+"""The dispatcher's loop when its database session is terminated under it (as by a restart)."""
+
+import io
+import logging
+import os
+import signal
+import threading
+import time
+
+import psycopg
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from ops.models import Heartbeat
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_the_dispatcher_goes_on_with_a_new_connection_after_its_session_is_terminated(caplog):
+    caplog.set_level(logging.INFO, logger="automations.outages")
+    db = connection.settings_dict
+    connection.ensure_connection()
+    session = connection.connection.info.backend_pid  # the dispatcher runs here, on this connection
+    killed = threading.Event()
+
+    def terminate_then_stop():
+        time.sleep(0.5)
+        with psycopg.connect(
+            host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=True
+        ) as c:
+            if c.execute("SELECT pg_terminate_backend(%s)", [session]).fetchone()[0]:
+                killed.set()
+        time.sleep(2.5)  # a few more ticks on a new connection
+        os.kill(os.getpid(), signal.SIGTERM)  # the dispatcher's own way to stop
+
+    previous = signal.getsignal(signal.SIGTERM)
+    thread = threading.Thread(target=terminate_then_stop, daemon=True)
+    thread.start()
+    out = io.StringIO()
+    try:
+        call_command("run_dispatcher", interval=0.05, stdout=out)
+    finally:
+        thread.join(timeout=10)
+        signal.signal(signal.SIGTERM, previous)
+
+    assert killed.is_set()
+    assert out.getvalue().rstrip().endswith("Automation dispatcher stopped.")
+    assert connection.connection.info.backend_pid != session
+    lines = [r.getMessage() for r in caplog.records if r.name == "automations.outages"]
+    assert len(lines) == 2, lines  # the outage began, and ended
+    assert "terminating connection due to administrator command" in lines[0]
+    assert "back after" in lines[1]
+    assert Heartbeat.objects.filter(name="dispatcher").exists()
