@@ -1,15 +1,124 @@
-"""Every control of the dashboard has a label, and keyboard focus is visible."""
+"""Every page of the dashboard passes axe-core's WCAG 2.1 A/AA rules, every control has a label, and
+keyboard focus is visible.
+
+axe-core comes from npm (a devDependency, never served): it is evaluated in the page through
+Playwright, which the pages' Content-Security-Policy does not apply to.
+"""
 
 from datetime import timedelta
+from pathlib import Path
 
+from django.contrib.staticfiles import finders
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from automations.models import Run
+from automations.models import Automation, Run, RunStatus
 from automations.services.definitions import automation_create
 from billing import services
+from billing.demo import EDITOR_LOGIN, seed_demo
+from billing.models import Customer, Invoice, InvoiceStatus, Quote, RetryPolicy, Subscription
+from notifications.models import DeliveryAttempt, DeliveryStatus, OutboundEmail, WebhookDelivery, WebhookEndpoint
+from notifications.signing import new_secret
 from tests.browser.conftest import log_in
+from tests.browser.screens import ROOT
 from tests.factories import make_customer, make_invoice, make_quote, make_subscription
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+AXE_RUN = r"""async tags => {
+  const result = await axe.run(document, {runOnly: {type: "tag", values: tags}});
+  return result.violations.map(v => `${v.id} (${v.impact}): ${v.help}\n` +
+    v.nodes.map(n => `      ${n.target.join(" ")}: ${n.html.slice(0, 160)}`).join("\n"));
+}"""
+
+
+def axe_violations(page) -> list[str]:
+    """The WCAG 2.1 A and AA violations axe-core finds in the page as it is now, one readable line each."""
+    assert AXE.exists(), f"{AXE} is missing: `make setup` (npm ci) installs axe-core"
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        # Wrapped in a function: Playwright reads a bare string as one expression.
+        page.evaluate(f"() => {{\n{AXE.read_text()}\n}}")
+    return page.evaluate(AXE_RUN, WCAG_21_AA)
+
+
+def _demo_with_webhooks() -> dict[str, str]:
+    """The demo dataset, plus what it leaves out: a webhook endpoint with a delivered and a failing delivery."""
+    seed_demo()
+    # Made directly: the service resolves the host, and a test must not depend on the machine's DNS.
+    endpoint = WebhookEndpoint.objects.create(
+        url="https://hooks.example.com/relance", enabled_events=["invoice.voided"], secret=new_secret()
+    )
+    now = timezone.now()
+    delivered = WebhookDelivery.objects.create(
+        endpoint=endpoint, event_id="evt_demo0001", event_type="invoice.voided", body='{"id": "evt_demo0001"}',
+        status=DeliveryStatus.SUCCEEDED, attempt_count=1, last_status_code=200, created=now, delivered_at=now,
+        retry_until=now + timedelta(days=3),
+    )  # fmt: skip
+    DeliveryAttempt.objects.create(delivery=delivered, number=1, started_at=now, duration_ms=84, status_code=200)
+    WebhookDelivery.objects.create(
+        endpoint=endpoint, event_id="evt_demo0002", event_type="invoice.voided", body='{"id": "evt_demo0002"}',
+        status=DeliveryStatus.PENDING, attempt_count=1, last_status_code=500, last_error="Server error",
+        created=now, next_attempt_at=now + timedelta(minutes=5), retry_until=now + timedelta(days=3),
+    )  # fmt: skip
+    automation = Automation.objects.filter(runs__status=RunStatus.ACTIVE).first()
+    return {
+        "automation": automation.public_id,
+        "run": automation.runs.filter(status=RunStatus.ACTIVE).first().public_id,
+        "customer": Customer.objects.first().public_id,
+        "invoice": Invoice.objects.filter(status=InvoiceStatus.OPEN).first().public_id,
+        "subscription": Subscription.objects.first().public_id,
+        "quote": Quote.objects.first().public_id,
+        "policy": str(RetryPolicy.objects.first().pk),
+        "email": OutboundEmail.objects.first().public_id,
+        "endpoint": endpoint.public_id,
+        "event": delivered.event_id,
+    }
+
+
+def test_every_dashboard_page_passes_axe_cores_wcag_2_1_aa_rules(page):
+    ids = _demo_with_webhooks()
+    found = {}
+    page.goto("/accounts/login/")
+    found["/accounts/login/"] = axe_violations(page)
+    log_in(page, EDITOR_LOGIN.username, EDITOR_LOGIN.password)
+
+    pages = [
+        "/",
+        "/automations/",
+        "/automations/new/",
+        "/automations/new/?trigger=subscription.payment_failed",
+        f"/automations/{ids['automation']}/",
+        f"/automations/{ids['automation']}/edit/",
+        f"/automations/{ids['automation']}/runs/{ids['run']}/",
+        "/customers/",
+        f"/customers/{ids['customer']}/",
+        "/invoices/",
+        f"/invoices/{ids['invoice']}/",
+        "/subscriptions/",
+        f"/subscriptions/{ids['subscription']}/",
+        "/quotes/",
+        f"/quotes/{ids['quote']}/",
+        "/settings/",
+        "/settings/retry-policies/",
+        "/settings/retry-policies/new/",
+        f"/settings/retry-policies/{ids['policy']}/edit/",
+        "/settings/exchange-rates/",
+        "/settings/team/",
+        "/settings/webhooks/",
+        "/settings/webhooks/new/",
+        f"/settings/webhooks/{ids['endpoint']}/",
+        f"/settings/webhooks/{ids['endpoint']}/edit/",
+        f"/settings/webhooks/{ids['endpoint']}/deliveries/{ids['event']}/",
+        "/settings/emails/",
+        f"/settings/emails/{ids['email']}/",
+    ]
+    for path in pages:
+        assert page.goto(path).status == 200, path
+        found[path] = axe_violations(page)
+
+    report = [f"{path}\n    " + "\n    ".join(violations) for path, violations in found.items() if violations]
+    assert not report, "axe-core found WCAG 2.1 A/AA violations:\n" + "\n".join(report)
+
 
 UNLABELED = """() => [...document.querySelectorAll('main input, main select, main textarea, main button')]
   .filter(el => el.type !== 'hidden' && el.getAttribute('aria-hidden') !== 'true' && el.offsetParent !== null)
@@ -73,3 +182,9 @@ def test_keyboard_focus_is_visible(page, editor):
     )
     outline_style, outline_width, box_shadow = focused
     assert (outline_style != "none" and outline_width != "0px") or box_shadow != "none", focused
+
+
+def test_axe_core_is_a_test_tool_the_dashboard_never_serves():
+    served = [Path(storage.path(path)) for finder in finders.get_finders() for path, storage in finder.list([])]
+    assert any(path.is_relative_to(ROOT / "node_modules" / "sortablejs") for path in served)
+    assert not [path for path in served if path.is_relative_to(AXE.parent)], "axe-core is collected as a static file"
