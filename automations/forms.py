@@ -3,7 +3,7 @@ the builder's own actions (add, remove, move, change trigger) applied to the dra
 
 The POST is flat so that it works without JavaScript too:
 
-    name, trigger, previous_trigger, validated, new_filter, builder_action
+    name, trigger, previous_trigger, validated, new_filter, builder_action, place_before
     filter-<i>-type, filter-<i>-key, -value, -min, -max, -interval, -products (repeated)
     step-<i>-action, step-<i>-amount, step-<i>-unit, step-<i>-direction,
     step-<i>-policy_mode (existing|new), -policy, -policy_name, -schedule_kind, -max_retries,
@@ -89,6 +89,9 @@ class Draft:
     validated: bool = False  # a save was tried: keep showing the problems as they are fixed
     notices: list[str] = field(default_factory=list)
     focus: str = ""  # the id of the control to focus after a builder action
+    # The public id of the automation it goes just above in its trigger's order ("" for last);
+    # None when the form did not say (a new automation goes last, an edited one keeps its place).
+    place_before: str | None = None
 
     @property
     def trigger_obj(self):
@@ -116,6 +119,7 @@ def parse_post(data: QueryDict) -> Draft:
         name=_text(data, "name"),
         trigger=_text(data, "trigger"),
         validated=_text(data, "validated") == "1",
+        place_before=_text(data, "place_before").strip() if "place_before" in data else None,
     )
     filter_rows = _rows(data, "filter")
     for index in sorted(filter_rows)[:MAX_FILTERS]:

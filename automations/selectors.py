@@ -177,6 +177,62 @@ def automation_groups(trigger: str | None = None) -> list[TriggerGroup]:
     return list(groups.values())
 
 
+DRAFT = ""  # the key of the automation being built among the ranks of a placement
+DRAFT_NAME = "This automation"
+
+
+@dataclass(frozen=True)
+class PlaceRow:
+    rank: Rank
+    is_draft: bool
+    never_reached: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The builder's view of a trigger's order with the automation being built (or edited) in it."""
+
+    rows: list[PlaceRow]
+    index: int  # the draft's row
+    place_before: str  # the automation right below it ("" when it is last)
+    stale: bool  # the place asked for is no longer among the trigger's automations
+
+    def moved(self, direction: str) -> str:
+        """The place_before that moves the draft one row up or down (the same at either end)."""
+        others = [row.rank.key for row in self.rows if not row.is_draft]
+        index = self.index - 1 if direction == "up" else self.index + 1
+        index = min(max(index, 0), len(others))
+        return others[index] if index < len(others) else ""
+
+
+def builder_placement(
+    trigger: str, *, automation: Automation | None, name: str, matches_all: bool, place_before: str | None
+) -> Placement:
+    """The trigger's other automations in priority order with the draft at `place_before` (None:
+    where it is now, or last for a new one), each with its "never reached" note. One query."""
+    others = list(
+        Automation.objects.filter(trigger=trigger, archived_at__isnull=True)
+        .exclude(pk=automation.pk if automation else None)
+        .select_related("current_version")
+        .order_by("priority", "id")
+    )
+    ids = [a.public_id for a in others]
+    stale = bool(place_before) and place_before not in ids
+    if place_before is None and automation is not None:
+        below = [a.public_id for a in others if (a.priority, a.pk) > (automation.priority, automation.pk)]
+        place_before = below[0] if below else ""
+    elif place_before is None or stale:
+        place_before = ""
+    index = ids.index(place_before) if place_before else len(ids)
+    enabled = automation.enabled if automation is not None else True
+    draft = Rank(DRAFT, name.strip() or DRAFT_NAME, enabled, matches_all)
+    ranks = [rank_of(a) for a in others]
+    ranks.insert(index, draft)
+    notes = never_reached_notes(ranks)
+    rows = [PlaceRow(rank, rank.key == DRAFT, notes.get(rank.key, "")) for rank in ranks]
+    return Placement(rows=rows, index=index, place_before=place_before, stale=stale)
+
+
 def priority_order(trigger: str) -> list[str]:
     """The public ids of a trigger's non-archived automations, first checked first."""
     return list(

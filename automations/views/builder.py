@@ -18,7 +18,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
-from automations import forms
+from automations import forms, selectors
 from automations.engine.actions import ACTIONS
 from automations.engine.actions.send_team_email import PLACEHOLDERS, team_members
 from automations.engine.filters import FILTERS
@@ -152,6 +152,33 @@ def _products(draft: forms.Draft) -> tuple[list[Product], bool]:
     return sorted(rows[:limit], key=lambda p: (p.name, p.pk)), len(rows) > limit
 
 
+def _placement(draft: forms.Draft, automation: Automation | None) -> selectors.Placement | None:
+    if draft.trigger_obj is None:
+        return None
+    return selectors.builder_placement(
+        draft.trigger,
+        automation=automation,
+        name=draft.name,
+        matches_all=not draft.filters,
+        place_before=draft.place_before,
+    )
+
+
+def _move_place(draft: forms.Draft, automation: Automation | None, direction: str) -> None:
+    """Move the draft one row up or down among its trigger's automations; the focus stays on the
+    button moved with, or goes to the other one at either end (where this one is disabled)."""
+    placement = _placement(draft, automation)
+    if placement is None or direction not in ("up", "down") or len(placement.rows) < 2:
+        return
+    draft.place_before = placement.moved(direction)
+    others = [row.rank.key for row in placement.rows if not row.is_draft]
+    at_top = bool(others) and draft.place_before == others[0]
+    at_bottom = draft.place_before == ""
+    if (direction == "up" and at_top) or (direction == "down" and at_bottom):
+        direction = "down" if direction == "up" else "up"
+    draft.focus = f"place-{direction}"
+
+
 def _context(request, page: Page) -> dict:
     draft = page.draft
     trigger = draft.trigger_obj
@@ -180,6 +207,7 @@ def _context(request, page: Page) -> dict:
         else reverse("automation_new"),
         "currency": default_currency() if "invoice_amount" in used else "",
         "placeholders": ["{" + p + "}" for p in PLACEHOLDERS],
+        "placement": _placement(draft, page.automation),
     }
     if "product" in used:
         context["products"], context["more_products"] = _products(draft)
@@ -222,7 +250,7 @@ def _validate(draft: forms.Draft) -> dict[str, str]:
 
 
 def _save(request, draft: forms.Draft, automation: Automation | None) -> Automation:
-    definition = forms.to_definition(draft)
+    definition = forms.to_definition(draft) | {"place_before": draft.place_before}
     if automation is None:
         return automation_create(name=draft.name, user=request.user, **definition)
     return automation_update(automation=automation, name=draft.name, user=request.user, **definition)
@@ -232,6 +260,12 @@ def _saved_message(automation: Automation, before_version: int | None) -> str:
     version = automation.current_version
     if before_version is None:
         trigger = TRIGGERS[automation.trigger]
+        count = len(selectors.priority_order(automation.trigger))
+        if automation.priority < count:
+            return (
+                f"Created “{automation.name}”. It is number {automation.priority} of the {count} automations "
+                f"of '{trigger.label}'."
+            )
         return f"Created “{automation.name}”. It is checked after the other automations of '{trigger.label}'."
     if version.number == before_version:
         return (
@@ -279,6 +313,7 @@ def _builder(request: HtmxHttpRequest, automation: Automation | None) -> HttpRes
     previous = request.POST.get("previous_trigger", "")
     trigger_changed = automation is None and previous in TRIGGERS and draft.trigger != previous
     if trigger_changed:
+        draft.place_before = None  # a place among the other trigger's automations
         before = (len(draft.filters), len(draft.steps), [(s.amount, s.unit, s.direction) for s in draft.steps])
         forms.change_trigger(draft, previous)
         after = (len(draft.filters), len(draft.steps), [(s.amount, s.unit, s.direction) for s in draft.steps])
@@ -287,6 +322,9 @@ def _builder(request: HtmxHttpRequest, automation: Automation | None) -> HttpRes
     # The summary refresh on any change says so in the query string (the form's own hx-post).
     action = request.POST.get("builder_action") or request.GET.get("builder_action") or SAVE
     if action != SAVE:
+        verb, _, direction = action.partition(":")
+        if verb == "move_place":
+            _move_place(draft, automation, direction)
         forms.apply_action(draft, action, new_filter=request.POST.get("new_filter", ""))
         if not draft.focus and request.htmx and request.htmx.trigger:
             # The controls are disabled during the request (so the focus is lost): give it back.

@@ -3,7 +3,8 @@
  * - `n` opens the automation builder from any page, for editors (the script tag carries its URL
  *   in data-new-automation-url only for them), unless focus is in a field or a modifier is held.
  * - Priority drag and drop: each `.sortable` tbody becomes a SortableJS list; dropping a row in a
- *   new place fires a `reorder` event that its hx-post listens to.
+ *   new place fires a `reorder` event that its hx-post listens to. In the builder, the automation
+ *   being built is dragged among its trigger's others (`#placement`, a `placed` event).
  * - Dialogs: a <dialog data-modal> swapped in by htmx opens as a modal (focus moves into it,
  *   Escape closes it); `data-opens-dialog="id"` on a button opens that dialog instead of submitting;
  *   a successful htmx request from inside a dialog closes it; focus goes back where it belongs.
@@ -45,6 +46,27 @@
       ghostClass: "sortable-ghost",
       onEnd: function (event) {
         if (event.oldIndex !== event.newIndex) htmx.trigger(list, "reorder");
+      },
+    });
+  }
+
+  // The builder's placement list: only the automation being built has a handle; dropping it
+  // records the automation now below it in the form's place_before and redraws the builder
+  // (the server says again which automations are never reached).
+  function initPlacement(list) {
+    if (typeof window.Sortable === "undefined" || window.Sortable.get(list)) return;
+    window.Sortable.create(list, {
+      handle: ".drag-handle",
+      draggable: ".place-row",
+      animation: 150,
+      ghostClass: "sortable-ghost",
+      onEnd: function (event) {
+        var input = document.getElementById("place_before");
+        var draft = list.querySelector("[data-draft]");
+        if (event.oldIndex === event.newIndex || !input || !draft) return;
+        var below = draft.nextElementSibling;
+        input.value = (below && below.getAttribute("data-automation")) || "";
+        htmx.trigger(list, "placed");
       },
     });
   }
@@ -107,6 +129,7 @@
 
   htmx.onLoad(function (root) {
     each(root, ".sortable", initSortable);
+    each(root, "#placement", initPlacement);
     each(root, "dialog", initDialog);
     each(root, "[data-focus]", function (element) {
       element.removeAttribute("data-focus");

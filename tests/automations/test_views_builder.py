@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from automations.models import Automation, Run, RunStatus
-from automations.services.definitions import automation_create
+from automations.services.definitions import automation_create, in_priority_order
 from billing import clock
 from billing.models import Event, Product, RetryPolicy
 from billing.services.customers import customer_create
@@ -130,6 +130,109 @@ def test_a_new_automation_goes_last_in_its_trigger_priority(editor_client, annua
     editor_client.post(NEW, ANNUAL_DUNNING)
     created = Automation.objects.exclude(pk=first.pk).get()
     assert created.priority == first.priority + 1
+
+
+def placement(response) -> list[tuple[str, str]]:
+    """The placement list: (name, its "never reached" note) per row, first checked first."""
+    block = re.search(r'<ol id="placement".*?</ol>', response.content.decode(), flags=re.S).group(0)
+    rows = re.findall(r'<li [^>]*class="place-row[^"]*"[^>]*>(.*?)</li>', block, flags=re.S)
+    result = []
+    for row in rows:
+        name = text_of(re.search(r'<span class="place-name">(.*?)</span>', row, flags=re.S).group(1)).strip()
+        note = re.search(r'<span class="never-reached"[^>]*>(.*?)</span>', row, flags=re.S)
+        result.append((name, text_of(note.group(1)).strip() if note else ""))
+    return result
+
+
+def place_before_of(response) -> str:
+    return re.search(r'<input type="hidden" name="place_before"[^>]* value="([^"]*)"', response.content.decode()).group(
+        1
+    )
+
+
+AMOUNT = [{"type": "invoice_amount", "params": {"min": "100"}}]
+
+
+def test_the_builder_shows_the_trigger_automations_with_the_new_one_last(editor_client):
+    automation_create(name="Large", trigger=OVERDUE, filters=AMOUNT, steps=[VOID])
+    automation_create(name="Catch all", trigger=OVERDUE, filters=[], steps=[VOID])
+    response = editor_client.get(NEW + "?trigger=" + OVERDUE)
+    assert placement(response) == [
+        ("Large", ""),
+        ("Catch all", ""),
+        ("This automation", "never reached: “Catch all” above it matches every event"),
+    ]
+    assert place_before_of(response) == ""
+
+
+def test_moving_the_new_automation_up_shows_its_place_and_who_it_now_shadows(editor_client):
+    large = automation_create(name="Large", trigger=OVERDUE, filters=AMOUNT, steps=[VOID])
+    catch_all = automation_create(name="Catch all", trigger=OVERDUE, filters=[], steps=[VOID])
+    data = form(name="Mine", trigger=OVERDUE, steps=[("void_invoice", 0, "days", {})], place_before="")
+    response = editor_client.post(NEW, data | {"builder_action": "move_place:up"}, headers={"HX-Request": "true"})
+    assert placement(response) == [
+        ("Large", ""),
+        ("Mine", ""),
+        ("Catch all", "never reached: “Mine” above it matches every event"),
+    ]
+    assert place_before_of(response) == catch_all.public_id
+    assert re.search(r'id="place-up"[^>]*autofocus', response.content.decode())
+    response = editor_client.post(NEW, data | {"place_before": catch_all.public_id, "builder_action": "move_place:up"})
+    assert placement(response) == [
+        ("Mine", ""),
+        ("Large", "never reached: “Mine” above it matches every event"),
+        ("Catch all", "never reached: “Mine” above it matches every event"),
+    ]
+    assert place_before_of(response) == large.public_id
+
+
+def test_saving_puts_the_new_automation_at_its_chosen_place(editor_client):
+    large = automation_create(name="Large", trigger=OVERDUE, filters=AMOUNT, steps=[VOID])
+    automation_create(name="Catch all", trigger=OVERDUE, filters=[], steps=[VOID])
+    data = form(name="Mine", trigger=OVERDUE, steps=[("void_invoice", 0, "days", {})], place_before=large.public_id)
+    response = editor_client.post(NEW, data)
+    assert response.status_code == 302
+    assert [a.name for a in in_priority_order(OVERDUE)] == ["Mine", "Large", "Catch all"]
+    assert "It is number 1 of the 3 automations of 'Invoice is overdue'." in text(editor_client.get(response.url))
+
+
+@pytest.mark.parametrize("place_before", ["auto_gone", "<script>", "x" * 500])
+def test_a_stale_or_made_up_place_is_refused_on_save_with_the_form(editor_client, place_before):
+    automation_create(name="Large", trigger=OVERDUE, filters=AMOUNT, steps=[VOID])
+    data = form(name="Mine", trigger=OVERDUE, steps=[("void_invoice", 0, "days", {})], place_before=place_before)
+    response = editor_client.post(NEW, data)
+    assert response.status_code == 400
+    assert "The automation to place it before is no longer among those of 'Invoice is overdue'" in text(response)
+    assert Automation.objects.count() == 1
+    assert place_before_of(response) == ""  # shown last again, ready to save
+
+
+def test_a_place_among_another_trigger_is_forgotten_when_the_trigger_changes(editor_client):
+    failed = automation_create(name="Failed", trigger=FAILED, filters=[], steps=[VOID])
+    automation_create(name="Overdue", trigger=OVERDUE, filters=[], steps=[VOID])
+    data = form(trigger=OVERDUE, previous_trigger=FAILED, place_before=failed.public_id, builder_action="refresh")
+    response = editor_client.post(NEW, data)
+    assert [name for name, _ in placement(response)] == ["Overdue", "Annual subscriber dunning"]
+    assert place_before_of(response) == ""
+    assert "no longer among" not in text(response)
+
+
+def test_the_edit_page_shows_the_automation_at_its_place_and_saves_a_move(editor_client):
+    first = automation_create(name="First", trigger=OVERDUE, filters=AMOUNT, steps=[VOID])
+    second = automation_create(name="Second", trigger=OVERDUE, filters=AMOUNT, steps=[VOID])
+    automation_create(name="Third", trigger=OVERDUE, filters=AMOUNT, steps=[VOID])
+    response = editor_client.get(edit_url(second))
+    assert [name for name, _ in placement(response)] == ["First", "Second", "Third"]
+    data = form(
+        name="Second",
+        trigger=OVERDUE,
+        filters=[("invoice_amount", {"min": "100"})],
+        steps=[("void_invoice", 0, "days", {})],
+        place_before=first.public_id,
+    )
+    assert editor_client.post(edit_url(second), data).status_code == 302
+    assert [a.name for a in in_priority_order(OVERDUE)] == ["Second", "First", "Third"]
+    assert second.versions.count() == 1  # the same definition: only the place changed
 
 
 def test_it_creates_an_inline_retry_policy_step(editor_client):
