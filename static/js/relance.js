@@ -66,7 +66,7 @@
         if (event.oldIndex === event.newIndex || !input || !draft) return;
         var below = draft.nextElementSibling;
         input.value = (below && below.getAttribute("data-automation")) || "";
-        htmx.trigger(list, "placed");
+        htmx.trigger(input, "placed");
       },
     });
   }
