@@ -1,10 +1,13 @@
 """Browser tests: Playwright for Python driving Debian's Chromium against `live_server`.
 
 Every test here is marked `browser`; without /usr/bin/chromium it is skipped, except in CI where
-that fails. A failed test leaves a full-page screenshot in var/browser-failures/.
+that fails. A failed test leaves a full-page screenshot in var/browser-failures/. A test whose pages
+broke the Content-Security-Policy or threw an uncaught script error fails at teardown, with the
+browser's messages.
 """
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -66,12 +69,32 @@ def page(browser, live_server, request):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
+    problems = watch_for_script_problems(page)
     yield page
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
         FAILURES.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=FAILURES / f"{request.node.name}.png", full_page=True)
     context.close()
+    if problems:
+        pytest.fail("The browser reported:\n" + "\n".join(f"  {problem}" for problem in problems), pytrace=False)
+
+
+CSP_REFUSAL = re.compile(r"Content[- ]Security[- ]Policy", re.IGNORECASE)
+
+
+def watch_for_script_problems(page) -> list[str]:
+    """A list that fills with the page's CSP violations (Chromium reports them in the console: "Refused
+    to … because it violates the following Content Security Policy directive …") and uncaught errors."""
+    problems = []
+
+    def on_console(message) -> None:
+        if CSP_REFUSAL.search(message.text):
+            problems.append(f"{page.url}: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(f"{page.url}: uncaught {error.name}: {error.message}"))
+    return problems
 
 
 def log_in(page, username: str, password: str) -> None:
