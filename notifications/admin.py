@@ -4,6 +4,7 @@ here in full."""
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
@@ -16,7 +17,15 @@ from notifications.services.endpoints import endpoint_delete, endpoint_set_enabl
 
 
 def _pre(text: str):
-    return format_html('<pre style="white-space: pre-wrap; max-height: 30rem; overflow: auto">{}</pre>', text)
+    return format_html('<pre class="payload">{}</pre>', text)
+
+
+class PayloadBoxes:
+    """The style of the `_pre` boxes, from a file: the Content-Security-Policy refuses style attributes."""
+
+    @property
+    def media(self):
+        return super().media + forms.Media(css={"all": ["css/admin.css"]})
 
 
 @admin.register(WebhookEndpoint)
@@ -93,7 +102,7 @@ class ResendAction:
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ResendAction, ReadOnly, admin.ModelAdmin):
+class WebhookDeliveryAdmin(PayloadBoxes, ResendAction, ReadOnly, admin.ModelAdmin):
     list_display = (
         "event_type",
         "event_id",
@@ -147,7 +156,7 @@ class WebhookDeliveryAdmin(ResendAction, ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(OutboundEmail)
-class OutboundEmailAdmin(ResendAction, ReadOnly, admin.ModelAdmin):
+class OutboundEmailAdmin(PayloadBoxes, ResendAction, ReadOnly, admin.ModelAdmin):
     list_display = ("subject", "to", "status", "attempt_count", "source", "created", "sent_at")
     list_filter = ("status",)
     search_fields = ("subject", "recipients", "source", "public_id")

@@ -18,5 +18,6 @@ urlpatterns = [
     path("webhooks/<str:public_id>/deliveries/<str:event_id>/resend/", views.delivery_resend, name="delivery_resend"),
     path("emails/", views.email_list, name="email_list"),
     path("emails/<str:public_id>/", views.email_detail, name="email_detail"),
+    path("emails/<str:public_id>/html/", views.email_html, name="email_html"),
     path("emails/<str:public_id>/resend/", views.email_resend, name="email_resend"),
 ]

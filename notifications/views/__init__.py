@@ -1,6 +1,6 @@
 """Settings → Webhooks (editors only) and Settings → Email log (everyone may look)."""
 
-from notifications.views.emails import email_detail, email_list, email_resend
+from notifications.views.emails import email_detail, email_html, email_list, email_resend
 from notifications.views.webhooks import (
     delivery_detail,
     delivery_resend,
@@ -17,6 +17,7 @@ __all__ = [
     "delivery_detail",
     "delivery_resend",
     "email_detail",
+    "email_html",
     "email_list",
     "email_resend",
     "webhook_add",

@@ -2,8 +2,11 @@
 send a failed message again."""
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.csp import CSP
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST, require_safe
 
 from billing.permissions import editor_required
@@ -26,6 +29,26 @@ def email_list(request: HtmxHttpRequest) -> HttpResponse:
 def email_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     email = get_object_or_404(OutboundEmail, public_id=public_id)
     return render(request, "notifications/email_detail.html", {"email": email})
+
+
+@require_safe
+@xframe_options_sameorigin
+@csp_override(
+    {
+        "default-src": [CSP.NONE],
+        "style-src": [CSP.UNSAFE_INLINE],  # emails style inline, for mail clients
+        "img-src": ["data:"],
+        "frame-ancestors": [CSP.SELF],
+        "sandbox": True,
+    }
+)
+def email_html(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The HTML version of an email, framed by its detail page: on its own address so that it has its
+    own policy (a srcdoc frame would inherit the dashboard's, which refuses the email's inline styles)."""
+    email = get_object_or_404(OutboundEmail, public_id=public_id)
+    if not email.html_body:
+        raise Http404("This email has no HTML version.")
+    return HttpResponse(email.html_body)
 
 
 @editor_required

@@ -132,7 +132,10 @@ def test_the_detail_shows_the_text_and_the_html_only_escaped_or_sandboxed(viewer
     assert response.status_code == 200
     assert "This is a test email from Relance." in text  # the text version
     assert "<script>alert" not in text and 'onclick="x()"' not in text
-    assert re.search(r'<iframe class="email-frame" sandbox="" [^>]*srcdoc="&lt;p onclick=&quot;x\(\)&quot;', text)
+    frame = _url("email_html", email.public_id)
+    assert re.search(rf'<iframe class="email-frame" sandbox="" [^>]*src="{frame}"', text)
+    framed = viewer_client.get(frame)  # served with its own policy: sandboxed, no script at all
+    assert "sandbox" in framed["Content-Security-Policy"] and "default-src 'none'" in framed["Content-Security-Policy"]
     assert "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;" in text
 
 
