@@ -68,6 +68,7 @@ def test_a_well_behaved_page_reports_nothing(bare_page):
 def test_the_dashboards_pages_send_a_policy_that_allows_scripts_and_styles_from_self_only(page, editor):
     response = page.goto("/accounts/login/")
     policy = response.headers.get("content-security-policy", "")
+    assert policy, "no Content-Security-Policy header: the browser tests' watch would see nothing"
     directives = dict((d.strip().split(" ", 1) + [""])[:2] for d in policy.split(";") if d.strip())
     assert directives.get("script-src", directives.get("default-src", "")).split()[0] == "'self'", policy
     assert "'unsafe-inline'" not in policy, policy
