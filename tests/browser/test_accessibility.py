@@ -116,6 +116,17 @@ def test_every_dashboard_page_passes_axe_cores_wcag_2_1_aa_rules(page):
         assert page.goto(path).status == 200, path
         found[path] = axe_violations(page)
 
+    # The dialogs, open: turning off an automation with active runs, changing an invoice's due date.
+    page.goto("/automations/")
+    active = Automation.objects.get(public_id=ids["automation"])
+    page.get_by_role("button", name=f"Enabled: {active.name}").click()
+    expect(page.locator("dialog#toggle-dialog")).to_be_visible()
+    found["/automations/ (turning one off)"] = axe_violations(page)
+    page.goto(f"/invoices/{ids['invoice']}/")
+    page.get_by_role("button", name="Change due date").click()
+    expect(page.get_by_role("dialog", name="Change due date")).to_be_visible()
+    found[f"/invoices/{ids['invoice']}/ (changing the due date)"] = axe_violations(page)
+
     report = [f"{path}\n    " + "\n    ".join(violations) for path, violations in found.items() if violations]
     assert not report, "axe-core found WCAG 2.1 A/AA violations:\n" + "\n".join(report)
 
