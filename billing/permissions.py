@@ -8,27 +8,24 @@ EDITORS = "Editors"
 VIEWERS = "Viewers"
 
 
+def _roles(user) -> frozenset[str]:
+    """The user's role groups, read once per request (one query answers both role questions)."""
+    cache = getattr(user, "_relance_roles", None)
+    if cache is None:
+        cache = frozenset(user.groups.filter(name__in=[EDITORS, VIEWERS]).values_list("name", flat=True))
+        user._relance_roles = cache
+    return cache
+
+
 def is_editor(user) -> bool:
     if not user.is_authenticated or not user.is_active:
         return False
-    if user.is_superuser:
-        return True
-    cache = getattr(user, "_relance_is_editor", None)
-    if cache is None:
-        cache = user.groups.filter(name=EDITORS).exists()
-        user._relance_is_editor = cache
-    return cache
+    return user.is_superuser or EDITORS in _roles(user)
 
 
 def has_role(user) -> bool:
     """Editors, viewers and superusers read the dashboard; a signed-in user in neither group does not."""
-    if is_editor(user):
-        return True
-    cache = getattr(user, "_relance_is_viewer", None)
-    if cache is None:
-        cache = user.groups.filter(name=VIEWERS).exists()
-        user._relance_is_viewer = cache
-    return cache
+    return is_editor(user) or (user.is_authenticated and user.is_active and VIEWERS in _roles(user))
 
 
 def editor_required(view):
