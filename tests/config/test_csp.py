@@ -53,7 +53,8 @@ def test_the_admin_inline_tags_carry_the_nonce_of_the_response(admin_client):
 
 def test_htmx_is_told_not_to_inject_its_indicator_style(viewer_client):
     text = viewer_client.get("/").text
-    assert '<meta name="htmx-config" content=\'{"includeIndicatorStyles":false}\'>' in text
+    assert '"includeIndicatorStyles":false' in text
+    assert '"attributesToSettle":["class","width","height"]' in text  # never "style"
 
 
 INLINE = [
