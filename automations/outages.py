@@ -21,22 +21,33 @@ FIRST_WAIT = 0.5  # seconds before the first retry; doubled after each failed on
 LONGEST_WAIT = 10.0
 
 
+# SQLSTATEs of a session the server ended (admin_shutdown, crash_shutdown, cannot_connect_now,
+# idle_session_timeout); class 08 is "connection exception".
+SESSION_ENDED = {"57P01", "57P02", "57P03", "57P05"}
+
+
 def connection_lost(error: BaseException) -> bool:
-    """Whether `error` means the database connection is gone (rather than one query failing);
-    if so the connection is closed, and the next query opens a new one. A Redis connection needs
-    no closing: its client reconnects on the next command."""
+    """Whether `error` means the connection to the database or the broker is gone, rather than
+    one query failing on it (a deadlock, a timeout); if so the database connection is closed and
+    the next query opens a new one. Judged by the error, not by the connection: leaving a failed
+    transaction, Django may already have opened a new one. (Redis's client reconnects itself.)"""
     if isinstance(error, (RedisConnectionError, RedisTimeoutError)):
         return True
-    if not isinstance(error, (OperationalError, InterfaceError)):
-        return False
-    if connection.connection is not None and connection.is_usable():
-        return False  # a failed query (a deadlock, a timeout) on a working connection
-    with contextlib.suppress(DatabaseError):
-        connection.close()
-    return True
+    if isinstance(error, InterfaceError):  # used after it was closed
+        lost = True
+    elif isinstance(error, OperationalError) and connection.vendor == "postgresql":
+        state = getattr(error.__cause__, "sqlstate", None)  # None: psycopg's own (refused, closed, cut off)
+        lost = state is None or state.startswith("08") or state in SESSION_ENDED
+    else:
+        lost = False
+    if lost:
+        with contextlib.suppress(DatabaseError):
+            connection.close()
+    return lost
 
 
-def _first_line(error: BaseException) -> str:
+def error_line(error: BaseException) -> str:
+    """The error in one log line (psycopg's messages run over several)."""
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
@@ -71,7 +82,7 @@ class Outage:
                 self.began = time.monotonic()
                 logger.warning(
                     "%s: lost the database or broker (%s); retrying every %g s up to %g s until it is back",
-                    self.loop, _first_line(error), self.first_wait, self.longest_wait,
+                    self.loop, error_line(error), self.first_wait, self.longest_wait,
                 )  # fmt: skip
             self.failed_ticks += 1
             return None

@@ -15,11 +15,15 @@ def handle_events(event_ids: list[int]) -> int:
 
     from automations.engine.handling import handle_batch
     from automations.engine.handling import handle_event as handle
+    from automations.outages import connection_lost, error_line
 
     logger = logging.getLogger(__name__)
     try:
         return handle_batch(event_ids)
-    except Exception:
+    except Exception as error:
+        if connection_lost(error):  # each would fail the same way; the engine's sweep handles them later
+            logger.warning("batch of %s events not handled: %s", len(event_ids), error_line(error))
+            return 0
         logger.exception("batch of %s events failed: handling them one by one", len(event_ids))
     handled = 0
     for event_id in event_ids:

@@ -252,11 +252,13 @@ def execute_steps(step_ids: list[int]) -> int:
     """Steps claimed together (one django-q2 task), executed as one batch (`execute_batch`); if
     the batch fails as a whole (a deadlock with another worker, say: all of it rolled back), each
     step is executed on its own, and one failing does not hold up the others (its claim runs out
-    and it is claimed again). The emails the steps record are sent here afterwards rather than
-    by a task each, the events they cause reach the engine in one task, and lookups the steps
-    share (the team's members, the webhook endpoints) are made once for the batch. Returns how
-    many steps were executed here."""
+    and it is claimed again). When the database is out of reach (a restart) none is, and one line
+    is logged, not a traceback per step. The emails the steps record are sent here afterwards
+    rather than by a task each, the events they cause reach the engine in one task, and lookups
+    the steps share (the team's members, the webhook endpoints) are made once for the batch.
+    Returns how many steps were executed here."""
     from automations.engine.actions.common import batch_lookups
+    from automations.outages import connection_lost, error_line
     from automations.receivers import events_in_one_task
     from notifications.email import send_many, sending_later
     from notifications.services.events import endpoints_read_once
@@ -265,7 +267,10 @@ def execute_steps(step_ids: list[int]) -> int:
     with events_in_one_task(), sending_later() as emails, batch_lookups(), endpoints_read_once():
         try:
             done = len(execute_batch(step_ids))
-        except Exception:
+        except Exception as error:
+            if connection_lost(error):  # each would fail the same way; their claims run out, they are claimed again
+                logger.warning("batch of %s steps not executed: %s", len(step_ids), error_line(error))
+                return 0
             logger.exception("batch of %s steps failed: executing them one by one", len(step_ids))
             for step_id in step_ids:
                 try:

@@ -21,7 +21,7 @@ def _closed_port() -> int:
         return probe.getsockname()[1]
 
 
-def _terminate_backend(pid: int) -> None:
+def terminate_backend(pid: int) -> None:
     """End a PostgreSQL session from another connection, as a server restart does."""
     db = connection.settings_dict
     with psycopg.connect(
@@ -44,7 +44,7 @@ def test_it_reconnects_a_loop_whose_database_session_was_terminated(caplog):
     caplog.set_level(logging.INFO, logger="automations.outages")
     outage = Outage("dispatcher")
     assert outage.run(_count_steps) == 0
-    _terminate_backend(connection.connection.info.backend_pid)
+    terminate_backend(connection.connection.info.backend_pid)
 
     assert outage.run(_count_steps) is None  # the tick that finds the session gone
     assert outage.ongoing

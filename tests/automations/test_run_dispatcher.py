@@ -7,32 +7,30 @@ import signal
 import threading
 import time
 
-import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection
 
 from ops.models import Heartbeat
+from tests.automations.test_outages import terminate_backend
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_dispatcher_goes_on_with_a_new_connection_after_its_session_is_terminated(caplog):
     caplog.set_level(logging.INFO, logger="automations.outages")
-    db = connection.settings_dict
     connection.ensure_connection()
     session = connection.connection.info.backend_pid  # the dispatcher runs here, on this connection
     killed = threading.Event()
 
     def terminate_then_stop():
-        time.sleep(0.5)
-        with psycopg.connect(
-            host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=True
-        ) as c:
-            if c.execute("SELECT pg_terminate_backend(%s)", [session]).fetchone()[0]:
-                killed.set()
-        time.sleep(2.5)  # a few more ticks on a new connection
-        os.kill(os.getpid(), signal.SIGTERM)  # the dispatcher's own way to stop
+        try:
+            time.sleep(0.5)
+            terminate_backend(session)
+            killed.set()
+            time.sleep(2.5)  # a few more ticks on a new connection
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # the dispatcher's own way to stop
 
     previous = signal.getsignal(signal.SIGTERM)
     thread = threading.Thread(target=terminate_then_stop, daemon=True)
