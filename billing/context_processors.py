@@ -1,6 +1,7 @@
-from billing.permissions import is_editor
+from billing.permissions import has_role, is_editor
 
 
 def roles(request) -> dict:
     user = getattr(request, "user", None)
-    return {"is_editor": bool(user and user.is_authenticated and is_editor(user))}
+    signed_in = bool(user and user.is_authenticated)
+    return {"is_editor": signed_in and is_editor(user), "has_role": signed_in and has_role(user)}

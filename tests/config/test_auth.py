@@ -103,6 +103,13 @@ def test_a_signed_in_user_without_a_role_is_refused_every_dashboard_page_and_tol
     assert response.status_code == 403
 
 
+def test_the_header_of_the_refusal_names_no_role_it_does_not_have(client, viewer, outsider):
+    client.force_login(outsider)
+    assert '<span class="role">No role</span>' in client.get(reverse("invoices")).content.decode()
+    client.force_login(viewer)
+    assert '<span class="role">Viewer</span>' in client.get(reverse("invoices")).content.decode()
+
+
 def test_a_user_without_a_role_can_still_log_out_and_see_the_login_and_health_pages(client, outsider):
     client.force_login(outsider)
     assert client.get(reverse("health")).status_code == 200
