@@ -93,7 +93,13 @@ TEMPLATES = [
 SQLITE_PATH = BASE_DIR / env_str("SQLITE_PATH", "db.sqlite3")
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60))}
+    # Persistent connections are checked before their first use in each request or task: after a
+    # database restart, a process would otherwise fail once on the connection it kept.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60), conn_health_checks=True
+        )
+    }
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": SQLITE_PATH}}
 
