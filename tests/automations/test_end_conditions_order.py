@@ -84,6 +84,15 @@ def _send_invoice(due_in_days: int = 10):
     return services.invoice_finalize(invoice=invoice)
 
 
+def _open_quote(expires_in_days: int):
+    quote = services.quote_create(
+        customer=make_customer(),
+        lines=[services.LineItem(description="Plan", unit_amount=Money(100, "EUR"))],
+        expires_at=DAY0 + timedelta(days=expires_in_days),
+    )
+    return services.quote_finalize(quote=quote)
+
+
 # --- subscription pauses --------------------------------------------------------------------------
 
 
@@ -231,12 +240,7 @@ def test_the_engines_sweep_taking_a_lost_finalization_after_the_payment_starts_n
 def test_a_quote_accepted_before_its_finalization_is_handled_starts_no_reminder(handle):
     automation("quote.expiring", _memo(_after(2, "before")))
     with time_machine.travel(DAY0, tick=False):
-        quote = services.quote_create(
-            customer=make_customer(),
-            lines=[services.LineItem(description="Plan", unit_amount=Money(100, "EUR"))],
-            expires_at=DAY0 + timedelta(days=10),
-        )
-        services.quote_finalize(quote=quote)
+        quote = _open_quote(expires_in_days=10)
         finalized = _event(quote, "quote.finalized")
         services.quote_accept(quote=quote)
         handle(_event(quote, "quote.accepted"))
@@ -324,12 +328,7 @@ def test_a_later_step_of_a_run_whose_quote_was_accepted_is_skipped():
     )
     _endpoint("quote.will_expire")
     with time_machine.travel(DAY0, tick=False):
-        quote = services.quote_create(
-            customer=make_customer(),
-            lines=[services.LineItem(description="Plan", unit_amount=Money(100, "EUR"))],
-            expires_at=DAY0 + timedelta(days=10),
-        )
-        services.quote_finalize(quote=quote)
+        quote = _open_quote(expires_in_days=10)
         handle_event(_event(quote, "quote.finalized"))
         services.quote_accept(quote=quote)
     with time_machine.travel(DAY0 + timedelta(days=7, minutes=1), tick=False):
@@ -364,12 +363,7 @@ def test_an_open_invoice_that_gets_a_due_date_starts_the_due_date_run(handle):
 def test_a_quotes_expiry_cancels_it_and_ends_its_run(handle):
     automation("quote.expiring", _memo(_after(1, "before")))
     with time_machine.travel(DAY0, tick=False):
-        quote = services.quote_create(
-            customer=make_customer(),
-            lines=[services.LineItem(description="Plan", unit_amount=Money(100, "EUR"))],
-            expires_at=DAY0 + timedelta(days=3),
-        )
-        services.quote_finalize(quote=quote)
+        quote = _open_quote(expires_in_days=3)
         handle(_event(quote, "quote.finalized"))
     with time_machine.travel(DAY0 + timedelta(days=3, minutes=1), tick=False):
         jobs.run_quote_expiry()
