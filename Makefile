@@ -36,9 +36,10 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet ".[dev]"
 	@touch $(STAMP)
 
-# SortableJS, served as a static file: installed from the npm registry with its lock file.
+# From the npm registry with its lock file: SortableJS (served as a static file) and axe-core
+# (a devDependency the browser tests inject; never served).
 $(NPM_STAMP): package.json package-lock.json
-	@command -v npm >/dev/null || { echo "Relance needs npm (Node.js) to install SortableJS from the npm registry."; exit 1; }
+	@command -v npm >/dev/null || { echo "Relance needs npm (Node.js) to install SortableJS (and axe-core for the tests) from the npm registry."; exit 1; }
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $(NPM_STAMP)
 
