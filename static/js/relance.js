@@ -37,16 +37,23 @@
     root.querySelectorAll(selector).forEach(fn);
   }
 
-  function initSortable(list) {
+  // Rows dragged by their handle; `moved(event)` runs when one lands somewhere else.
+  function makeSortable(list, rows, moved) {
     if (typeof window.Sortable === "undefined" || window.Sortable.get(list)) return;
     window.Sortable.create(list, {
       handle: ".drag-handle",
-      draggable: "tr",
+      draggable: rows,
       animation: 150,
       ghostClass: "sortable-ghost",
       onEnd: function (event) {
-        if (event.oldIndex !== event.newIndex) htmx.trigger(list, "reorder");
+        if (event.oldIndex !== event.newIndex) moved(event);
       },
+    });
+  }
+
+  function initSortable(list) {
+    makeSortable(list, "tr", function () {
+      htmx.trigger(list, "reorder");
     });
   }
 
@@ -54,20 +61,13 @@
   // records the automation now below it in the form's place_before and redraws the builder
   // (the server says again which automations are never reached).
   function initPlacement(list) {
-    if (typeof window.Sortable === "undefined" || window.Sortable.get(list)) return;
-    window.Sortable.create(list, {
-      handle: ".drag-handle",
-      draggable: ".place-row",
-      animation: 150,
-      ghostClass: "sortable-ghost",
-      onEnd: function (event) {
-        var input = document.getElementById("place_before");
-        var draft = list.querySelector("[data-draft]");
-        if (event.oldIndex === event.newIndex || !input || !draft) return;
-        var below = draft.nextElementSibling;
-        input.value = (below && below.getAttribute("data-automation")) || "";
-        htmx.trigger(input, "placed");
-      },
+    makeSortable(list, ".place-row", function () {
+      var input = document.getElementById("place_before");
+      var draft = list.querySelector("[data-draft]");
+      if (!input || !draft) return;
+      var below = draft.nextElementSibling;
+      input.value = (below && below.getAttribute("data-automation")) || "";
+      htmx.trigger(input, "placed");
     });
   }
 
