@@ -279,7 +279,7 @@ class Workers:
 
         # Workers as in production (DEBUG off: no query log), with this process's key: it signs the payloads.
         self.env = ctx.worker_env(
-            DEBUG="0", SECRET_KEY=settings.SECRET_KEY, EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+            DEBUG="0", SECRET_KEY=settings.SECRET_KEY, PAYMENT_GATEWAY=settings.PAYMENT_GATEWAY, EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
             EMAIL_FILE_PATH=self.mail_dir, **env,
         )  # fmt: skip
         self.ctx, self.dispatcher, self.procs = ctx, dispatcher, {}

@@ -122,10 +122,12 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Several installs may share one Redis: each gives its cache keys (and its queue, below) its own name.
+CACHES["default"]["KEY_PREFIX"] = env_str("CACHE_KEY_PREFIX", "relance")
 
 # --- django-q2 ------------------------------------------------------------------------------
 Q_CLUSTER = {
-    "name": "relance",
+    "name": env_str("Q_CLUSTER_NAME", "relance"),  # the Redis queue is django_q:<name>:q
     "workers": env_int("Q_WORKERS", 2),
     "timeout": 60,
     "retry": 90,  # > timeout: a task is handed out again only when its worker is gone
@@ -205,7 +207,15 @@ BASE_CURRENCY = DEFAULT_CURRENCY
 EXCHANGE_BACKEND = "billing.exchange.FixedRatesBackend"
 
 # --- Billing --------------------------------------------------------------------------------
-PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "billing.payments.test_gateway.TestGateway")
+# There is no real gateway yet; production must still name the test one explicitly, so that a
+# deploy never takes test cards by accident.
+_TEST_GATEWAY = "billing.payments.test_gateway.TestGateway"
+PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY").strip() or (_TEST_GATEWAY if DEBUG else "")
+if not PAYMENT_GATEWAY:
+    raise ImproperlyConfigured(
+        f"PAYMENT_GATEWAY is required when DEBUG is off: set PAYMENT_GATEWAY={_TEST_GATEWAY} "
+        "to run with the test gateway's cards (it is the only gateway today)."
+    )
 BILLING_JOB_BATCH_SIZE = env_int("BILLING_JOB_BATCH_SIZE", 200)
 
 # --- Links --------------------------------------------------------------------------------
@@ -233,15 +243,20 @@ WEBHOOK_TIMEOUT_SECONDS = 10
 WEBHOOK_CA_BUNDLE = env_str("WEBHOOK_CA_BUNDLE")
 
 # --- Security (effective when DEBUG is off) -------------------------------------------------
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# A load balancer probes over plain HTTP: /health/ answers it instead of redirecting to https.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 # Behind a proxy (that ends TLS), the client's address is the last one it added to X-Forwarded-For.
 BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+# Preloading puts the domain into browsers' built-in HTTPS-only lists, which takes months to undo:
+# an operator's decision, so it is opt-in and its deploy-check reminder (W021) is silenced.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Scripts and styles from our own origin only: our templates have no inline script or style. The

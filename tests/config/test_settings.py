@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+TEST_GATEWAY = "billing.payments.test_gateway.TestGateway"
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    dropped = {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "RELANCE_BASE_URL"}
+    dropped = {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "RELANCE_BASE_URL", "PAYMENT_GATEWAY"}
     base = {k: v for k, v in os.environ.items() if k not in dropped}
     base["DJANGO_SETTINGS_MODULE"] = "config.settings"
     return subprocess.run(
@@ -24,7 +25,7 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
 def test_production_settings_pass_the_deploy_checks():
     result = _manage(
         "check", "--deploy", "--fail-level", "WARNING",
-        SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="relance.example.com",
+        SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="relance.example.com", PAYMENT_GATEWAY=TEST_GATEWAY,
         DATABASE_URL="postgres://relance@127.0.0.1:5432/relance", REDIS_URL="redis://127.0.0.1:6379/0",
         RELANCE_BASE_URL="https://relance.example.com",
     )  # fmt: skip
@@ -143,7 +144,7 @@ def test_a_base_url_without_a_scheme_fails_loudly():
 def test_the_deploy_check_warns_when_the_base_url_is_unset_with_debug_off():
     result = _manage(
         "check", "--deploy", "--fail-level", "WARNING",
-        SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="relance.example.com", RELANCE_BASE_URL="",
+        SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="relance.example.com", PAYMENT_GATEWAY=TEST_GATEWAY, RELANCE_BASE_URL="",
     )  # fmt: skip
     assert result.returncode != 0
     assert "relance.W001" in result.stderr
@@ -153,7 +154,7 @@ def test_the_deploy_check_warns_when_the_base_url_is_unset_with_debug_off():
 def test_the_deploy_check_warns_when_login_throttling_counts_in_each_process_memory():
     result = _manage(
         "check", "--deploy", "--fail-level", "WARNING",
-        SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="relance.example.com",
+        SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="relance.example.com", PAYMENT_GATEWAY=TEST_GATEWAY,
         RELANCE_BASE_URL="https://relance.example.com",
     )  # fmt: skip
     assert result.returncode != 0
