@@ -32,6 +32,10 @@ elif not DEBUG:
         raise ImproperlyConfigured(f"SECRET_KEY is too short ({len(SECRET_KEY)} characters, at least 50): {_generate}")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+# The Host names a load balancer's or a monitor's probe of /health/ sends (the machine's internal
+# address): accepted beside ALLOWED_HOSTS. Over plain HTTP only /health/ answers (the rest redirects).
+HEALTH_PROBE_HOSTS = env_list("HEALTH_PROBE_HOSTS", ["localhost", "127.0.0.1"])
+ALLOWED_HOSTS += [host for host in HEALTH_PROBE_HOSTS if host not in ALLOWED_HOSTS]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -54,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -170,9 +175,25 @@ USE_TZ = True
 
 # --- Static ---------------------------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
-# SortableJS comes from npm (`make` runs `npm ci`); it is served from node_modules, never committed.
-STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/sortablejs", BASE_DIR / "node_modules" / "sortablejs")]
+# `manage.py collectstatic` writes here once per release; the web process serves it (WhiteNoise).
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# SortableJS comes from npm (`make` runs `npm ci`): only its distributed file, never committed.
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "config.static_finders.NpmDistFinder",
+]
+# With DEBUG off, pages link to hashed names (a far-future cache is safe) and WhiteNoise serves
+# their gzip variants; with DEBUG on, files come straight from their sources, no collectstatic.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 # --- Email ---------------------------------------------------------------------------------
 # Django 6.1 mailers. EMAIL_BACKEND (the environment variable) picks the backend: SMTP in

@@ -1,0 +1,126 @@
+"""With DEBUG off the app serves its own static files (WhiteNoise) and answers health probes over plain HTTP."""
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+_DROPPED = {"DEBUG", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "HEALTH_PROBE_HOSTS", "STATIC_ROOT", "SQLITE_PATH"}
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory) -> dict[str, str]:
+    """The environment of an install with DEBUG off, its static files collected and its database migrated."""
+    tmp = tmp_path_factory.mktemp("production")
+    env = {k: v for k, v in os.environ.items() if k not in _DROPPED} | {
+        "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "relance.example.com", "PAYMENT_GATEWAY": "billing.payments.test_gateway.TestGateway",
+        "RELANCE_BASE_URL": "https://relance.example.com",
+        "STATIC_ROOT": str(tmp / "static"), "SQLITE_PATH": str(tmp / "db.sqlite3"),
+    }  # fmt: skip
+    for command in (["collectstatic", "--noinput"], ["migrate", "--noinput"]):
+        result = subprocess.run(
+            [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    return env
+
+
+def _requests(env: dict[str, str], code: str, **extra: str) -> dict:
+    """Runs `code` with a Django test `client` in a process with `env`; `code` assigns `result`."""
+    script = (
+        "import django, json; django.setup()\n"
+        "from django.test import Client\n"
+        "client = Client()\n"
+        f"{code}\n"
+        "print(json.dumps(result))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env | extra, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_only_sortablejs_distributed_file_is_collected_from_npm(production):
+    static = Path(production["STATIC_ROOT"])
+    names = sorted(p.name for p in (static / "vendor" / "sortablejs").iterdir())
+    assert "Sortable.min.js" in names
+    assert all(name.startswith("Sortable.min.") for name in names), names  # hashed and compressed variants only
+    assert not [p for p in static.rglob("*") if "axe" in p.name.lower()]
+
+
+def test_the_admin_and_htmx_static_files_are_collected_with_compressed_variants(production):
+    static = Path(production["STATIC_ROOT"])
+    assert (static / "admin" / "css" / "base.css").is_file()
+    assert (static / "django_htmx" / "htmx-2.min.js").is_file()
+    manifest = json.loads((static / "staticfiles.json").read_text())["paths"]
+    hashed = manifest["vendor/sortablejs/Sortable.min.js"]
+    assert re.fullmatch(r"vendor/sortablejs/Sortable\.min\.[0-9a-f]{12}\.js", hashed)
+    assert (static / f"{hashed}.gz").is_file()
+    assert (static / f"{manifest['css/relance.css']}.gz").is_file()
+
+
+def test_pages_reference_hashed_static_files_served_compressed_with_far_future_cache_headers(production):
+    result = _requests(
+        production,
+        """
+import re
+page = client.get("/accounts/login/", secure=True, headers={"host": "relance.example.com"})
+urls = re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text)
+result = {"page": page.status_code, "urls": urls, "assets": {}}
+for url in urls:
+    asset = client.get(url, secure=True, headers={"host": "relance.example.com", "accept-encoding": "gzip"})
+    result["assets"][url] = [asset.status_code, asset.headers.get("Cache-Control"), asset.headers.get("Content-Encoding")]
+""",
+    )
+    assert result["page"] == 200
+    urls = result["urls"]
+    assert {re.sub(r"\.[0-9a-f]{12}\.", ".", url) for url in urls} >= {
+        "/static/css/relance.css", "/static/django_htmx/htmx-2.min.js",
+        "/static/vendor/sortablejs/Sortable.min.js", "/static/js/relance.js",
+    }  # fmt: skip
+    for url in urls:
+        assert re.search(r"\.[0-9a-f]{12}\.(css|js)$", url), url
+        status, cache_control, encoding = result["assets"][url]
+        assert status == 200, url
+        assert "max-age=315360000" in cache_control and "immutable" in cache_control, (url, cache_control)
+        assert encoding == "gzip", url
+
+
+def test_a_plain_http_health_probe_is_answered_and_every_other_path_redirects_to_https(production):
+    result = _requests(
+        production,
+        """
+host = {"host": "relance.example.com"}
+health = client.get("/health/", headers=host)
+login = client.get("/accounts/login/", headers=host)
+result = {"health": health.status_code, "login": login.status_code, "to": login.headers.get("Location")}
+""",
+    )
+    assert result == {"health": 200, "login": 301, "to": "https://relance.example.com/accounts/login/"}
+
+
+def test_a_health_probe_on_an_internal_host_is_answered(production):
+    code = """
+result = [client.get("/health/", headers={"host": h}).status_code for h in ("localhost:8000", "127.0.0.1", "10.0.0.5:8000")]
+"""
+    assert _requests(production, code) == [200, 200, 400]
+    assert _requests(production, code, HEALTH_PROBE_HOSTS="10.0.0.5") == [400, 400, 200]
+
+
+def test_under_debug_static_files_are_served_from_their_sources_without_collectstatic(production, tmp_path):
+    code = """
+urls = ["/static/vendor/sortablejs/Sortable.min.js", "/static/vendor/sortablejs/Sortable.js", "/static/css/relance.css"]
+result = [client.get(url, headers={"host": "relance.example.com"}).status_code for url in urls]
+"""
+    env = production | {"DEBUG": "1", "STATIC_ROOT": str(tmp_path / "empty")}
+    served, unminified, css = _requests(env, code)
+    assert (served, css) == (200, 200)
+    assert unminified != 200  # the rest of the npm package is not served
