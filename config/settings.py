@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 from config.env import env_bool, env_int, env_list, env_str
+from config.logging import django_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -293,11 +294,5 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # httpx logs every webhook request at INFO: our delivery log already records each attempt.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
-}
+# Time, level and logger name on every line; LOG_FORMAT=json for one JSON object a line.
+LOGGING = django_logging(level=env_str("LOG_LEVEL", "INFO").upper())
