@@ -1,39 +1,19 @@
 """Health of a Relance installation: database, broker, workers and how late the due steps are."""
 
-import os
-import socket
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
+from ops.heartbeats import DISPATCHER, FORGET_AFTER, STALE, WORKER
 from ops.models import Heartbeat
 
-DISPATCHER, WORKER = "dispatcher", "worker"
-# The dispatcher beats at most this often (a write per loop would be load for nothing).
-BEAT_EVERY = timedelta(seconds=5)
-# Older than this, a process counts as gone: the dispatcher loops every 0.5 s when idle,
-# the worker's heartbeat task is scheduled every minute (django-q2 can be 30 s late).
-STALE = {DISPATCHER: timedelta(seconds=60), WORKER: timedelta(seconds=180)}
 # A due step is overdue when it waits longer than this (one dispatcher loop plus a task pickup).
 OVERDUE_AFTER = timedelta(seconds=60)
-
-_last_beat: dict[str, float] = {}
-
-
-def beat(name: str, *, now: datetime | None = None, force: bool = False) -> bool:
-    """Record that `name` is alive (throttled to one write per BEAT_EVERY per process)."""
-    moment = time.monotonic()
-    if not force and moment - _last_beat.get(name, float("-inf")) < BEAT_EVERY.total_seconds():
-        return False
-    Heartbeat.objects.update_or_create(
-        name=name, defaults={"beat_at": now or timezone.now(), "host": socket.gethostname(), "pid": os.getpid()}
-    )
-    _last_beat[name] = moment
-    return True
 
 
 @dataclass
@@ -76,19 +56,53 @@ def check_broker() -> Check:
 
 
 @dataclass
-class Liveness:
+class Process:
+    """One dispatcher or worker cluster (`pid`: the cluster's main process) and its last beat."""
+
+    kind: str
+    host: str
+    pid: int
+    started_at: str
+    last_beat: str
+    age_seconds: float
     ok: bool
+
+
+def processes(now: datetime) -> list[Process]:
+    """Every process that beat within FORGET_AFTER, by kind, host and pid; `ok` if not quiet."""
+    rows = Heartbeat.objects.filter(beat_at__gte=now - FORGET_AFTER).order_by("kind", "host", "pid")
+    return [
+        Process(
+            row.kind,
+            row.host,
+            row.pid,
+            row.started_at.isoformat(),
+            row.beat_at.isoformat(),
+            round((now - row.beat_at).total_seconds(), 1),
+            row.beat_at >= now - STALE,
+        )  # fmt: skip
+        for row in rows
+    ]
+
+
+@dataclass
+class Liveness:
+    """A summary of one kind: alive if any of its processes is."""
+
+    ok: bool
+    alive: int
     last_beat: str | None
     age_seconds: float | None
     host: str = ""
 
 
-def liveness(name: str, now: datetime) -> Liveness:
-    row = Heartbeat.objects.filter(name=name).first()
-    if row is None:
-        return Liveness(False, None, None)
-    age = (now - row.beat_at).total_seconds()
-    return Liveness(age <= STALE[name].total_seconds(), row.beat_at.isoformat(), round(age, 1), row.host)
+def liveness(kind: str, listed: list[Process]) -> Liveness:
+    of_kind = [process for process in listed if process.kind == kind]
+    if not of_kind:
+        return Liveness(False, 0, None, None)
+    freshest = min(of_kind, key=lambda process: process.age_seconds)
+    alive = sum(process.ok for process in of_kind)
+    return Liveness(alive > 0, alive, freshest.last_beat, freshest.age_seconds, freshest.host)
 
 
 @dataclass
@@ -98,35 +112,43 @@ class Steps:
 
 
 def overdue_steps(now: datetime) -> Steps:
-    """Pending steps of active runs that should have started more than OVERDUE_AFTER ago."""
+    """Steps of active runs that should have started more than OVERDUE_AFTER ago: pending ones
+    past their time, and running ones whose lease ran out that long ago (their worker died).
+    Their lateness counts from the time they were due."""
     from automations.models import RunStatus, RunStep, StepStatus
 
     late = RunStep.objects.filter(
-        status=StepStatus.PENDING, scheduled_at__lt=now - OVERDUE_AFTER, run__status=RunStatus.ACTIVE
+        Q(status=StepStatus.PENDING, scheduled_at__lt=now - OVERDUE_AFTER)
+        | Q(status=StepStatus.RUNNING, claimed_until__lt=now - OVERDUE_AFTER),
+        run__status=RunStatus.ACTIVE,
     )
     oldest = late.order_by("scheduled_at").values_list("scheduled_at", flat=True).first()
     return Steps(late.count(), None if oldest is None else round((now - oldest).total_seconds(), 1))
 
 
 def health_report() -> dict:
-    """Everything the health endpoint says; `status` is "ok", "degraded" (workers) or "down" (database, broker)."""
+    """Everything the health endpoint says; `status` is "ok", "degraded" (no dispatcher or no
+    worker cluster alive, one of them quiet, or steps late) or "down" (database, broker)."""
     now = timezone.now()
     database = check_database()
     report: dict = {"database": asdict(database)}
     if not database.ok:
         return {"status": "down", **report}
     broker = check_broker()
-    dispatcher, worker = liveness(DISPATCHER, now), liveness(WORKER, now)
+    listed = processes(now)
+    dispatcher, worker = liveness(DISPATCHER, listed), liveness(WORKER, listed)
     steps = overdue_steps(now)
     report |= {
         "broker": asdict(broker),
         "dispatcher": asdict(dispatcher),
         "worker": asdict(worker),
+        "processes": [asdict(process) for process in listed],
         "steps": asdict(steps),
     }
+    quiet = any(not process.ok for process in listed)
     if not broker.ok:
         status = "down"
-    elif not (dispatcher.ok and worker.ok) or steps.overdue:
+    elif not (dispatcher.ok and worker.ok) or quiet or steps.overdue:
         status = "degraded"
     else:
         status = "ok"

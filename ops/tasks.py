@@ -1,8 +1,12 @@
-"""django-q2 entry points of the ops app."""
+"""django-q2 hooks of the ops app."""
 
-from ops.services import WORKER, beat
+from django_q.conf import Conf
+
+from ops.heartbeats import beat_from_this_worker
 
 
-def heartbeat() -> None:
-    """Scheduled every minute: a worker that runs it is alive and picking up tasks."""
-    beat(WORKER, force=True)
+def start_cluster_beat(sender, proc_name: str, **kwargs) -> None:
+    """django-q2's `post_spawn`, sent in each new worker process: beat for its cluster. (In sync
+    mode django-q2 runs its worker loop in the caller for each task: no cluster to beat for.)"""
+    if not Conf.SYNC:
+        beat_from_this_worker()

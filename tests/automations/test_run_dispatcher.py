@@ -49,4 +49,4 @@ def test_the_dispatcher_goes_on_with_a_new_connection_after_its_session_is_termi
     assert len(lines) == 2, lines  # the outage began, and ended
     assert "terminating connection due to administrator command" in lines[0]
     assert "back after" in lines[1]
-    assert Heartbeat.objects.filter(name="dispatcher").exists()
+    assert not Heartbeat.objects.filter(kind="dispatcher").exists()  # stopped cleanly: gone, not quiet

@@ -7,17 +7,20 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from ops import services
+from ops import heartbeats
 from ops.models import Heartbeat
-from ops.tasks import heartbeat
 from tests.automations.test_engine import automation
 
 pytestmark = pytest.mark.django_db
 
 
-def _alive(*names, ago=timedelta(seconds=1)):
-    for name in names:
-        Heartbeat.objects.update_or_create(name=name, defaults={"beat_at": timezone.now() - ago})
+def _alive(*kinds, ago=timedelta(seconds=1), host="worker-1", pid=100):
+    """A process of each kind that last beat `ago`."""
+    for kind in kinds:
+        beat_at = timezone.now() - ago
+        Heartbeat.objects.update_or_create(
+            kind=kind, host=host, pid=pid, defaults={"beat_at": beat_at, "started_at": beat_at - timedelta(hours=1)}
+        )
 
 
 TOKEN = "health-token-for-monitoring-0123456789"
@@ -47,7 +50,7 @@ def test_it_answers_anyone_without_logging_in_and_is_never_cached(anonymous):
 
 
 def test_an_anonymous_caller_reads_the_status_only(anonymous):
-    _alive(services.DISPATCHER, services.WORKER)
+    _alive(heartbeats.DISPATCHER, heartbeats.WORKER)
     assert anonymous.get(reverse("health")).json() == {"status": "ok"}
     assert anonymous.get(reverse("health"), {"strict": "1"}).json() == {"status": "ok"}
 
@@ -84,8 +87,8 @@ def test_a_signed_in_staff_user_reads_the_details_and_other_users_do_not(anonymo
 
 
 def test_an_anonymous_caller_gets_the_same_http_status_as_monitoring(anonymous, settings):
-    _alive(services.WORKER)
-    _alive(services.DISPATCHER, ago=timedelta(minutes=5))
+    _alive(heartbeats.WORKER)
+    _alive(heartbeats.DISPATCHER, ago=timedelta(minutes=5))
     assert anonymous.get(reverse("health")).status_code == 200
     response = anonymous.get(reverse("health"), {"strict": "1"})
     assert response.status_code == 503
@@ -98,12 +101,13 @@ def test_an_anonymous_caller_gets_the_same_http_status_as_monitoring(anonymous, 
 def test_without_heartbeats_the_workers_are_reported_missing_and_the_status_is_degraded(client):
     body = client.get(reverse("health")).json()
     assert body["status"] == "degraded"
-    assert body["dispatcher"] == {"ok": False, "last_beat": None, "age_seconds": None, "host": ""}
+    assert body["dispatcher"] == {"ok": False, "alive": 0, "last_beat": None, "age_seconds": None, "host": ""}
     assert body["worker"]["ok"] is False
+    assert body["processes"] == []
 
 
 def test_with_fresh_heartbeats_and_nothing_late_the_status_is_ok(client):
-    _alive(services.DISPATCHER, services.WORKER)
+    _alive(heartbeats.DISPATCHER, heartbeats.WORKER)
     body = client.get(reverse("health")).json()
     assert body["status"] == "ok"
     assert body["dispatcher"]["ok"] is True
@@ -112,8 +116,8 @@ def test_with_fresh_heartbeats_and_nothing_late_the_status_is_ok(client):
 
 
 def test_a_stale_dispatcher_degrades_and_strict_mode_answers_503(client):
-    _alive(services.WORKER)
-    _alive(services.DISPATCHER, ago=timedelta(minutes=5))
+    _alive(heartbeats.WORKER)
+    _alive(heartbeats.DISPATCHER, ago=timedelta(minutes=5))
     response = client.get(reverse("health"))
     assert response.status_code == 200
     assert response.json()["status"] == "degraded"
@@ -126,7 +130,7 @@ def test_due_steps_waiting_longer_than_a_minute_are_counted_as_overdue(client, d
     from billing import services as billing
     from tests.factories import make_invoice
 
-    _alive(services.DISPATCHER, services.WORKER)
+    _alive(heartbeats.DISPATCHER, heartbeats.WORKER)
     void = {"action": "void_invoice", "delay": {"amount": 0, "unit": "days"}, "params": {}}
     automation("invoice.overdue", [void])
     invoice = make_invoice(due_date=timezone.now() - timedelta(days=1))
@@ -154,16 +158,66 @@ def test_it_only_answers_reads(client):
     assert client.post(reverse("health")).status_code == 405
 
 
-def test_the_worker_heartbeat_task_records_the_worker_as_alive():
-    heartbeat()
-    row = Heartbeat.objects.get(name=services.WORKER)
-    assert (timezone.now() - row.beat_at).total_seconds() < 5
-    assert row.pid
+def test_it_lists_every_dispatcher_and_cluster_with_its_host_pid_and_last_beat(client):
+    _alive(heartbeats.DISPATCHER, host="worker-1", pid=10)
+    _alive(heartbeats.WORKER, host="worker-1", pid=20)
+    _alive(heartbeats.WORKER, host="worker-2", pid=20, ago=timedelta(seconds=8))
+    body = client.get(reverse("health")).json()
+    assert body["status"] == "ok"
+    listed = {(p["kind"], p["host"], p["pid"]): p for p in body["processes"]}
+    assert set(listed) == {("dispatcher", "worker-1", 10), ("worker", "worker-1", 20), ("worker", "worker-2", 20)}
+    second = listed["worker", "worker-2", 20]
+    assert second["ok"] is True and 8 <= second["age_seconds"] < 13
+    assert set(second) == {"kind", "host", "pid", "started_at", "last_beat", "age_seconds", "ok"}
+    assert body["worker"]["alive"] == 2 and body["worker"]["ok"] is True
+    assert body["worker"]["host"] == "worker-1"  # the freshest beat
 
 
-def test_the_dispatcher_beats_at_most_once_per_interval():
-    services._last_beat.clear()
-    assert services.beat(services.DISPATCHER) is True
-    first = Heartbeat.objects.get(name=services.DISPATCHER).beat_at
-    assert services.beat(services.DISPATCHER) is False
-    assert Heartbeat.objects.get(name=services.DISPATCHER).beat_at == first
+def test_one_quiet_cluster_while_another_beats_degrades_the_status(client):
+    _alive(heartbeats.DISPATCHER)
+    _alive(heartbeats.WORKER, host="worker-1")
+    _alive(heartbeats.WORKER, host="worker-2", ago=timedelta(minutes=3))
+    body = client.get(reverse("health")).json()
+    assert body["status"] == "degraded"
+    assert body["worker"]["ok"] is True and body["worker"]["alive"] == 1
+    quiet = [p for p in body["processes"] if not p["ok"]]
+    assert [(p["host"], p["age_seconds"] >= 180) for p in quiet] == [("worker-2", True)]
+
+
+def test_a_second_dispatcher_gone_quiet_degrades_the_status(client):
+    _alive(heartbeats.WORKER)
+    _alive(heartbeats.DISPATCHER, pid=1)
+    _alive(heartbeats.DISPATCHER, pid=2, ago=timedelta(minutes=2))
+    assert client.get(reverse("health")).json()["status"] == "degraded"
+
+
+def test_a_process_silent_for_longer_than_an_hour_is_forgotten(client):
+    _alive(heartbeats.DISPATCHER, heartbeats.WORKER)
+    _alive(heartbeats.WORKER, host="gone", ago=heartbeats.FORGET_AFTER + timedelta(minutes=1))
+    body = client.get(reverse("health")).json()
+    assert body["status"] == "ok"
+    assert "gone" not in {p["host"] for p in body["processes"]}
+
+
+def test_a_running_step_whose_lease_expired_counts_as_overdue(client, django_capture_on_commit_callbacks):
+    from automations.models import RunStep
+    from billing import services as billing
+    from tests.factories import make_invoice
+
+    _alive(heartbeats.DISPATCHER, heartbeats.WORKER)
+    void = {"action": "void_invoice", "delay": {"amount": 0, "unit": "days"}, "params": {}}
+    automation("invoice.overdue", [void])
+    invoice = make_invoice(due_date=timezone.now() - timedelta(days=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        billing.invoice_mark_overdue(invoice=invoice)
+    RunStep.objects.update(
+        status="running", scheduled_at=timezone.now() - timedelta(minutes=10),
+        claimed_until=timezone.now() - timedelta(minutes=5),
+    )  # fmt: skip
+    body = client.get(reverse("health")).json()
+    assert body["status"] == "degraded"
+    assert body["steps"]["overdue"] == 1
+    assert body["steps"]["oldest_overdue_seconds"] >= 599
+
+    RunStep.objects.update(claimed_until=timezone.now() + timedelta(minutes=1))  # a live claim is not late
+    assert client.get(reverse("health")).json()["steps"]["overdue"] == 0

@@ -1,3 +1,4 @@
+import logging
 import signal
 import time
 
@@ -6,7 +7,9 @@ from django.core.management.base import BaseCommand
 from automations.engine.dispatch import dispatch_to_workers
 from automations.engine.handling import handle_unhandled
 from automations.outages import Outage
-from ops.services import DISPATCHER, beat
+from ops.heartbeats import DISPATCHER, beat, stopped, workers_alive
+
+logger = logging.getLogger(__name__)
 
 CLAIM_LIMIT = 200  # steps per claim; a full claim means a backlog: claim again at once
 SWEEP_EVERY = 30  # seconds between sweeps for events no task handled
@@ -15,7 +18,8 @@ SWEEP_EVERY = 30  # seconds between sweeps for events no task handled
 class Command(BaseCommand):
     help = (
         "Hand automation steps to the django-q2 workers as they fall due (polls every --interval seconds); "
-        "stop with SIGTERM/Ctrl-C. A database or broker outage is waited out: the loop reconnects and goes on."
+        "stop with SIGTERM/Ctrl-C. A database or broker outage is waited out: the loop reconnects and goes on. "
+        "While no worker cluster beats, no step is claimed."
     )
 
     def add_arguments(self, parser):
@@ -25,10 +29,12 @@ class Command(BaseCommand):
     def handle(self, *args, interval: float, once: bool, **options):
         self.stopping = False
         self.last_sweep = float("-inf")
+        self.workers_were_alive = True
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         if once:
             self._tick()
+            stopped(DISPATCHER)
             return
         self.stdout.write(f"Automation dispatcher running (poll every {interval} s).")
         outage = Outage("dispatcher")
@@ -39,6 +45,7 @@ class Command(BaseCommand):
             elif done < CLAIM_LIMIT:
                 # Caught up: wait for more to fall due rather than hand out a task per step or two.
                 self._pause(interval)
+        outage.run(lambda: stopped(DISPATCHER))  # gone, not quiet: /health/ stops listing it
         self.stdout.write("Automation dispatcher stopped.")
 
     def _tick(self) -> int:
@@ -46,7 +53,21 @@ class Command(BaseCommand):
         if time.monotonic() - self.last_sweep > SWEEP_EVERY:
             handle_unhandled()
             self.last_sweep = time.monotonic()
+        if not self._workers_alive():
+            return 0
         return dispatch_to_workers(limit=CLAIM_LIMIT)
+
+    def _workers_alive(self) -> bool:
+        """A step claimed while no worker cluster runs would wait for its lease to run out, then
+        run late: claim nothing until a cluster beats again (logged once each way)."""
+        alive = workers_alive()
+        if alive != self.workers_were_alive:
+            if alive:
+                logger.info("dispatcher: a worker cluster beats again; claiming due steps")
+            else:
+                logger.warning("dispatcher: no worker cluster is alive; claiming no steps until one beats")
+            self.workers_were_alive = alive
+        return alive
 
     def _pause(self, seconds: float) -> None:
         """Sleep, but stop waiting as soon as we are told to stop (a backoff lasts up to 10 s)."""
