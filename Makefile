@@ -15,16 +15,18 @@ FIND_PYTHON = for c in $(PYTHON_CANDIDATES); do \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
 	done; exit 1
 
-.PHONY: help setup run test bench lint format migrate clean
+.PHONY: help setup run test bench lint format migrate clean install-production static lock
 
 help:
 	@echo "make run    set up (venv, dependencies, database, demo data) and serve on http://127.0.0.1:8000 with the worker"
 	@echo "make test   set up and run the test suite (DATABASE_URL=postgres://… to use PostgreSQL)"
 	@echo "make bench  benchmarks on PostgreSQL (bench/), prints a table and writes bench/results.json"
 	@echo "make lint   ruff"
+	@echo "make install-production  a venv ($(VENV)) with the locked production dependencies only (no npm, no test tools)"
+	@echo "make static              collectstatic: hashed, compressed static files for the web process (needs npm once)"
+	@echo "make lock                recompile requirements/production.txt from pyproject.toml (after changing dependencies)"
 
-$(STAMP): pyproject.toml
-	@py=$$($(FIND_PYTHON)) || { \
+NEED_PYTHON = py=$$($(FIND_PYTHON)) || { \
 	  echo "Relance needs Python 3.12 or newer (Django 6.1 requires it), and none was found."; \
 	  echo "Install one (e.g. 'pyenv install 3.12') or point to it: make PYTHON=/path/to/python3.12 …"; \
 	  exit 1; }; \
@@ -32,6 +34,9 @@ $(STAMP): pyproject.toml
 	if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
 	  echo "$(VENV) has an older Python; recreating it"; rm -rf $(VENV); fi; \
 	[ -x $(PY) ] || $$py -m venv $(VENV)
+
+$(STAMP): pyproject.toml
+	@$(NEED_PYTHON)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet ".[dev]"
 	@touch $(STAMP)
@@ -71,3 +76,25 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) node_modules db.sqlite3 db.sqlite3-wal db.sqlite3-shm staticfiles .pytest_cache .ruff_cache
+
+# Production: only the locked runtime dependencies, each checked against its hash; the project
+# itself without dependencies (it brings none of its own). No npm, no test tools: worker machines
+# need nothing more. VENV=/path/to/venv to install elsewhere.
+install-production:
+	@$(NEED_PYTHON)
+	$(PIP) install --quiet --require-hashes -r requirements/production.txt
+	$(PIP) install --quiet --no-deps .
+
+# Static files, once per release on a machine with npm (or copy the result to the web machines).
+# Files of earlier releases stay (no --clear): a web process still running the old release serves them.
+# collectstatic reads no secret, so a throwaway key stands in when the environment has none.
+static: $(NPM_STAMP)
+	@[ -x $(PY) ] || { echo "No $(VENV): run 'make install-production' (or 'make setup') first."; exit 1; }
+	DEBUG=0 SECRET_KEY="$${SECRET_KEY:-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')}" \
+	  PAYMENT_GATEWAY="$${PAYMENT_GATEWAY:-billing.payments.test_gateway.TestGateway}" \
+	  $(PY) manage.py collectstatic --noinput
+
+# requirements/production.txt: every runtime dependency pinned with its hashes, for any platform.
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.12 --generate-hashes \
+	  --custom-compile-command "make lock" --output-file requirements/production.txt
