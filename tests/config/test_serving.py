@@ -24,10 +24,13 @@ def production(tmp_path_factory) -> dict[str, str]:
         "RELANCE_BASE_URL": "https://relance.example.com",
         "STATIC_ROOT": str(tmp / "static"), "SQLITE_PATH": str(tmp / "db.sqlite3"),
     }  # fmt: skip
-    for command in (["collectstatic", "--noinput"], ["migrate", "--noinput"]):
-        result = subprocess.run(
-            [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-        )
+    # As the README does it: `make static` needs no secret, then migrate with the real environment.
+    build_env = {k: v for k, v in env.items() if k not in {"SECRET_KEY", "PAYMENT_GATEWAY"}}
+    for command, command_env in (
+        (["make", "static", f"PY={sys.executable}"], build_env),
+        ([sys.executable, "manage.py", "migrate", "--noinput"], env),
+    ):
+        result = subprocess.run(command, cwd=ROOT, env=command_env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stdout + result.stderr
     return env
 
