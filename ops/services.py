@@ -59,7 +59,6 @@ def check_broker() -> Check:
 class Process:
     """One dispatcher or worker cluster (`pid`: the cluster's main process) and its last beat."""
 
-    kind: str
     host: str
     pid: int
     started_at: str
@@ -68,21 +67,21 @@ class Process:
     ok: bool
 
 
-def processes(now: datetime) -> list[Process]:
-    """Every process that beat within FORGET_AFTER, by kind, host and pid; `ok` if not quiet."""
-    rows = Heartbeat.objects.filter(beat_at__gte=now - FORGET_AFTER).order_by("kind", "host", "pid")
-    return [
-        Process(
-            row.kind,
-            row.host,
-            row.pid,
-            row.started_at.isoformat(),
-            row.beat_at.isoformat(),
-            round((now - row.beat_at).total_seconds(), 1),
-            row.beat_at >= now - STALE,
-        )  # fmt: skip
-        for row in rows
-    ]
+def processes(now: datetime) -> dict[str, list[Process]]:
+    """Every process that beat within FORGET_AFTER, by kind, then host and pid; `ok` if not quiet."""
+    listed: dict[str, list[Process]] = {DISPATCHER: [], WORKER: []}
+    for row in Heartbeat.objects.filter(beat_at__gte=now - FORGET_AFTER).order_by("host", "pid"):
+        listed.setdefault(row.kind, []).append(
+            Process(
+                row.host,
+                row.pid,
+                row.started_at.isoformat(),
+                row.beat_at.isoformat(),
+                round((now - row.beat_at).total_seconds(), 1),
+                row.beat_at >= now - STALE,
+            )  # fmt: skip
+        )
+    return listed
 
 
 @dataclass
@@ -96,8 +95,7 @@ class Liveness:
     host: str = ""
 
 
-def liveness(kind: str, listed: list[Process]) -> Liveness:
-    of_kind = [process for process in listed if process.kind == kind]
+def liveness(of_kind: list[Process]) -> Liveness:
     if not of_kind:
         return Liveness(False, 0, None, None)
     freshest = min(of_kind, key=lambda process: process.age_seconds)
@@ -136,16 +134,17 @@ def health_report() -> dict:
         return {"status": "down", **report}
     broker = check_broker()
     listed = processes(now)
-    dispatcher, worker = liveness(DISPATCHER, listed), liveness(WORKER, listed)
+    dispatcher, worker = liveness(listed[DISPATCHER]), liveness(listed[WORKER])
     steps = overdue_steps(now)
     report |= {
         "broker": asdict(broker),
         "dispatcher": asdict(dispatcher),
         "worker": asdict(worker),
-        "processes": [asdict(process) for process in listed],
+        "dispatchers": [asdict(process) for process in listed[DISPATCHER]],
+        "workers": [asdict(process) for process in listed[WORKER]],
         "steps": asdict(steps),
     }
-    quiet = any(not process.ok for process in listed)
+    quiet = any(not process.ok for of_kind in listed.values() for process in of_kind)
     if not broker.ok:
         status = "down"
     elif not (dispatcher.ok and worker.ok) or quiet or steps.overdue:

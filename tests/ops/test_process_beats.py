@@ -41,7 +41,10 @@ def broker(request) -> dict:
 
 def _listed(client, token) -> dict[tuple[str, int], dict]:
     body = client.get(reverse("health"), HTTP_AUTHORIZATION=f"Bearer {token}").json()
-    return {(p["kind"], p["pid"]): p for p in body["processes"]} | {("status", 0): body["status"]}
+    listed = {("dispatcher", p["pid"]): p for p in body["dispatchers"]} | {
+        ("worker", p["pid"]): p for p in body["workers"]
+    }
+    return listed | {("status", 0): body["status"]}
 
 
 def test_each_cluster_and_dispatcher_is_listed_under_its_own_pid_and_a_clean_stop_removes_it(
