@@ -4,8 +4,12 @@ import json
 import os
 import re
 import secrets
+import socket
+import ssl
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -127,3 +131,54 @@ result = [client.get(url, headers={"host": "relance.example.com"}).status_code f
     served, unminified, css = _requests(env, code)
     assert (served, css) == (200, 200)
     assert unminified != 200  # the rest of the npm package is not served
+
+
+def test_behind_a_proxy_a_request_it_forwarded_as_https_is_not_redirected(production):
+    code = """
+host = {"host": "relance.example.com"}
+result = [
+    client.get("/accounts/login/", headers=host | {"x-forwarded-proto": "https"}).status_code,
+    client.get("/accounts/login/", headers=host).status_code,
+]
+"""
+    assert _requests(production, code, BEHIND_PROXY="1") == [200, 301]
+    assert _requests(production, code) == [301, 301]  # without BEHIND_PROXY the header is not trusted
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_local_tls_recipe_gunicorn_with_a_self_signed_certificate(production, tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-keyout", key, "-out", cert],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    port = _free_port()
+    log = open(tmp_path / "gunicorn.log", "w+")  # noqa: SIM115 (closed in finally)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--certfile", cert, "--keyfile", key,
+         "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        cwd=ROOT, env=production | {"ALLOWED_HOSTS": "localhost"}, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    context = ssl.create_default_context(cafile=cert)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                page = urllib.request.urlopen(f"https://localhost:{port}/accounts/login/", context=context, timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, (tmp_path / "gunicorn.log").read_text()
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+    assert page.status == 200
+    assert page.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert "; secure" in page.headers["Set-Cookie"].lower()  # the CSRF cookie
