@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from config.env import env_str
 
 LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
 
 
@@ -46,9 +47,18 @@ class EnqueuedToDebug(logging.Filter):
 
 
 def log_format() -> str:
-    value = env_str("LOG_FORMAT", "text").strip().lower()
+    raw = env_str("LOG_FORMAT", "text")
+    value = raw.strip().lower()
     if value not in LOG_FORMATS:
-        raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {value!r}")
+        raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {raw!r}")
+    return value
+
+
+def log_level() -> str:
+    raw = env_str("LOG_LEVEL", "INFO")
+    value = raw.strip().upper()
+    if value not in LOG_LEVELS:
+        raise ImproperlyConfigured(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
     return value
 
 
@@ -58,15 +68,15 @@ def formatter() -> dict:
     return {"format": TEXT_FORMAT}
 
 
-def django_logging(level: str) -> dict:
-    """The LOGGING setting: everything to stderr through the root logger."""
+def django_logging() -> dict:
+    """The LOGGING setting: everything to stderr through the root logger, at LOG_LEVEL."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"relance": formatter()},
         "filters": {"enqueued_to_debug": {"()": "config.logging.EnqueuedToDebug"}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "relance"}},
-        "root": {"handlers": ["console"], "level": level},
+        "root": {"handlers": ["console"], "level": log_level()},
         "loggers": {
             "django-q": {"filters": ["enqueued_to_debug"]},
             # Each SQL query at DEBUG is noise even when debugging the engine.

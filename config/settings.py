@@ -294,5 +294,5 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
 }
 
-# Time, level and logger name on every line; LOG_FORMAT=json for one JSON object a line.
-LOGGING = django_logging(level=env_str("LOG_LEVEL", "INFO").upper())
+# Time, level and logger name on every line (LOG_LEVEL); LOG_FORMAT=json for one JSON object a line.
+LOGGING = django_logging()

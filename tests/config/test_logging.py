@@ -61,6 +61,12 @@ def test_an_unknown_log_format_fails_loudly():
     assert "LOG_FORMAT must be one of text, json" in result.stderr
 
 
+def test_an_unknown_log_level_fails_loudly():
+    result = _manage("check", LOG_LEVEL="loud")
+    assert result.returncode != 0
+    assert "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'loud'" in result.stderr
+
+
 @pytest.mark.django_db
 def test_the_per_enqueue_line_of_django_q_goes_to_debug(caplog):
     caplog.set_level(logging.INFO)
