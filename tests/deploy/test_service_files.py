@@ -107,3 +107,29 @@ def test_systemd_accepts_the_unit_files(tmp_path):
     # Warnings about the machine itself (no running systemd, units we do not ship) are not ours.
     ours = [line for line in result.stderr.splitlines() if any(p.name in line for p in UNITS.iterdir())]
     assert result.returncode == 0 and ours == [], result.stderr
+
+
+def systemd_environment_file(text: str) -> dict[str, str]:
+    """KEY=value lines as systemd's EnvironmentFile= reads them (surrounding quotes removed)."""
+    values = {}
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            values[key.strip()] = value
+    return values
+
+
+def test_the_env_file_example_reads_the_same_in_a_shell_as_in_systemd():
+    """The units read it with EnvironmentFile=, the README's commands with `set -a; . file`."""
+    example = ROOT / "deploy" / "relance.env.example"
+    expected = systemd_environment_file(example.read_text())
+    script = 'set -a; . "$1"; set +a; for name in "${@:2}"; do printf "%s=%s\\0" "$name" "${!name}"; done'
+    shell = subprocess.run(
+        ["bash", "-c", script, "bash", str(example), *expected], capture_output=True, text=True, check=True, env={}
+    )
+    read = dict(item.split("=", 1) for item in shell.stdout.split("\0") if item)
+    assert read == expected
+    assert expected["DEFAULT_FROM_EMAIL"] == "Relance <billing@example.com>"
