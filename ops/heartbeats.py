@@ -82,8 +82,8 @@ def workers_alive(now: datetime | None = None) -> bool:
 
 
 class ClusterBeat(threading.Thread):
-    """Beats for a worker cluster every `every` seconds while `alive()` says the cluster is
-    there; holds no database connection between beats."""
+    """Beats for a worker cluster every `every` seconds until stopped; holds no database
+    connection between beats."""
 
     def __init__(
         self,
@@ -91,11 +91,10 @@ class ClusterBeat(threading.Thread):
         host: str,
         pid: int,
         every: float = BEAT_EVERY[WORKER].total_seconds(),
-        alive: Callable[[], bool] = lambda: True,
         write: Callable[[], object] | None = None,
     ):
         super().__init__(name="relance-cluster-beat", daemon=True)
-        self.host, self.pid, self.every, self.alive = host, pid, every, alive
+        self.host, self.pid, self.every = host, pid, every
         self.write = write or (lambda: beat(WORKER, host=host, pid=pid, force=True))
         self.stopping = threading.Event()
 
@@ -103,7 +102,7 @@ class ClusterBeat(threading.Thread):
         from automations.outages import Outage
 
         outage = Outage(f"worker cluster {self.host}:{self.pid} heartbeat")
-        while not self.stopping.is_set() and self.alive():
+        while not self.stopping.is_set():
             try:
                 outage.run(self.write)
             except Exception:  # not an outage: say so, and try again at the next beat
@@ -141,13 +140,10 @@ def beat_from_this_worker() -> ClusterBeat:
     """In a django-q2 worker process (parent: the cluster's sentinel, grandparent: its main
     process): beat for the cluster until this worker ends. A worker that ends cleanly while idle
     took the cluster's stop order (forget the row); one recycled or timed out is replaced, and
-    its successor beats on."""
+    its successor beats on. (Workers orphaned by a killed sentinel go on beating: they and the
+    pusher go on running tasks.)"""
     sentinel = os.getppid()
-    thread = ClusterBeat(
-        host=socket.gethostname(),
-        pid=parent_pid(sentinel) or sentinel,
-        alive=lambda: os.getppid() == sentinel,  # an orphaned worker does not speak for a cluster
-    )
+    thread = ClusterBeat(host=socket.gethostname(), pid=parent_pid(sentinel) or sentinel)
     thread.start()
     # django-q2 gives the worker its timer as third argument: how it left its loop.
     args = getattr(current_process(), "_args", ())
