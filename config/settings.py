@@ -1,7 +1,7 @@
 """Relance settings: one module, read from the environment.
 
 Defaults suit `make run` (DEBUG, SQLite, django-q2's ORM broker, console email).
-Production sets DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL and usually REDIS_URL.
+Production sets DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, PAYMENT_GATEWAY, DATABASE_URL and usually REDIS_URL.
 """
 
 from pathlib import Path
