@@ -65,6 +65,17 @@ def wait_for(condition, timeout: float, interval: float = 0.25):
     return None
 
 
+def reaches_registries(variable: str) -> bool:
+    """Environment variables that pip, npm and make need to find their registries, caches and
+    Python: kept for the install; everything else the test process has is not."""
+    name = variable.upper()
+    return (
+        name in {"HOME", "LANG", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"}
+        or name.startswith(("PIP_", "NPM_CONFIG_", "UV_"))
+        or name.endswith("_PROXY")
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -299,12 +310,13 @@ def test_the_readme_production_steps_serve_the_dashboard_and_run_a_step_from_a_f
             path=clone,
             logs=logs,
             env={
-                # Nothing of the test's own environment but what finds programs and pip's cache.
-                **{k: os.environ[k] for k in ("HOME", "LANG", "PIP_CACHE_DIR", "PIP_INDEX_URL") if k in os.environ},
+                # Nothing of the test's own environment but what finds programs and packages.
+                **{k: v for k, v in os.environ.items() if reaches_registries(k)},
                 "PATH": f"{clone / '.venv' / 'bin'}:{os.environ['PATH']}",
                 "DEBUG": "0",
                 "SECRET_KEY": secrets.token_urlsafe(50),
-                "ALLOWED_HOSTS": f"{HOST},127.0.0.1",
+                "ALLOWED_HOSTS": HOST,
+                "HEALTH_PROBE_HOSTS": "127.0.0.1",  # the internal address the load balancer probes
                 "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
                 "BEHIND_PROXY": "1",
                 "RELANCE_BASE_URL": f"https://{HOST}",
@@ -409,8 +421,15 @@ def test_the_readme_production_steps_serve_the_dashboard_and_run_a_step_from_a_f
                 install.stop(name)
             assert wait_for(lambda: not install.processes_left(), timeout=15), install.processes_left()
             assert "running" not in step_statuses(database_url)
+            # Every process logged with time and level; gunicorn wrote an access log.
+            web_log = (logs / "web.log").read_text()
+            assert re.search(
+                r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO \S+ \[\d+\] .*"GET /automations/ HTTP/1.1" 200 ',
+                web_log,
+                re.M,
+            ), web_log
         finally:
             install.kill_everything()
             print(install.log_tail(15))
-    shutil.rmtree(clone, ignore_errors=True)
+            shutil.rmtree(clone, ignore_errors=True)  # its venv and node_modules; the logs stay
     print(f"production smoke test: install {install_seconds:.0f} s, all {time.monotonic() - started:.0f} s")
