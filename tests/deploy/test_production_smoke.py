@@ -361,6 +361,9 @@ def test_the_readme_production_steps_serve_the_dashboard_and_run_a_step_from_a_f
             assert health is not None, "gunicorn did not answer:\n" + install.log_tail()
             assert health.status_code == 200, health.text
             assert set(health.json()) == {"status"}  # no details without the token
+            # Anything else over plain HTTP (no proxy header) is sent to https.
+            plain = httpx.get(f"{base_url}/automations/", headers={"Host": HOST}, timeout=5)
+            assert (plain.status_code, plain.headers["Location"]) == (301, f"https://{HOST}/automations/")
 
             # 4. The editor logs in through the proxy.
             browser = Browser(base_url)
@@ -414,6 +417,7 @@ def test_the_readme_production_steps_serve_the_dashboard_and_run_a_step_from_a_f
             assert report, browser.request("GET", "/health/", headers={"Authorization": f"Bearer {HEALTH_TOKEN}"}).text
             cluster_pids = {install.procs[name].pid for name in ("worker-1", "worker-2")}
             assert {worker["pid"] for worker in report["workers"]} == cluster_pids, report
+            assert [d["pid"] for d in report["dispatchers"]] == [install.procs["dispatcher"].pid], report
             assert report["status"] == "ok", report
 
             # 8. The documented stop: the dispatcher, then each cluster, then the web.
