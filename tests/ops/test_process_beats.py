@@ -4,6 +4,7 @@ the list while the others go on beating. On either broker."""
 
 import os
 import socket
+import time
 
 import pytest
 import redis
@@ -72,3 +73,21 @@ def test_each_cluster_and_dispatcher_is_listed_under_its_own_pid_and_a_clean_sto
     assert ("dispatcher", dispatcher.pid) not in _listed(client, token)
     workers.stop(first.proc)
     assert not [key for key in _listed(client, token) if key[0] != "status"]
+
+
+def test_a_dispatcher_with_no_cluster_running_claims_nothing_until_one_beats(workers):
+    from automations.models import Run, RunStep
+    from tests.automations.test_qcluster_integration import _memo, _start_run
+
+    dispatcher = workers.start_dispatcher()
+    _, run = _start_run([_memo("waits for a worker")])
+    time.sleep(2)  # ten dispatcher loops with nobody to hand the step to
+    step = RunStep.objects.get(run=run)
+    assert (step.status, step.attempts) == ("pending", 0), workers.log_tail()
+    assert dispatcher.poll() is None
+
+    workers.start_cluster(Q_WORKERS="1")
+    assert wait_for(lambda: Run.objects.get(pk=run.pk).status == "completed", timeout=30), workers.log_tail()
+    assert RunStep.objects.get(run=run).attempts == 1
+    assert workers.log_count("no worker cluster is alive") == 1
+    assert workers.log_count("a worker cluster beats again") == 1
