@@ -109,3 +109,62 @@ def test_a_bad_email_is_refused():
     with pytest.raises(CommandError, match="email"):
         create_user("alice", "--role", "editor", "--email", "not-an-address", "--password-stdin", stdin=PASSWORD)
     assert not User.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_in_a_terminal_it_asks_for_the_new_users_password_twice(settings):
+    """The first-run step as an operator types it: `manage.py create_user` in a terminal."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    from django.db import connection
+
+    from tests.faults.conftest import ROOT
+
+    db = connection.settings_dict
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "1",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }  # fmt: skip
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "create_user", "alice", "--role", "viewer"],
+        cwd=ROOT, env=env, stdin=terminal, stdout=terminal, stderr=terminal, start_new_session=True,
+    )  # fmt: skip
+    os.close(terminal)
+    screen = bytearray()
+
+    def read_until(marker: bytes) -> None:
+        deadline = time.monotonic() + 30
+        while marker not in screen and time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.5)[0]:
+                try:
+                    screen.extend(os.read(controller, 1024))
+                except OSError:  # the command ended and closed the terminal
+                    return
+
+    try:
+        read_until(b"Password: ")
+        os.write(controller, PASSWORD.encode() + b"\n")
+        read_until(b"Password (again): ")
+        os.write(controller, PASSWORD.encode() + b"\n")
+        read_until(b"Created")
+        assert proc.wait(timeout=30) == 0, bytes(screen)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(controller)
+    assert b"Password (again)" in screen
+    assert PASSWORD.encode() not in screen  # not echoed
+    assert b"Created alice, a viewer." in screen
+    from django.conf import global_settings
+
+    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS  # the command hashed it as production does
+    alice = User.objects.get(username="alice")
+    assert alice.check_password(PASSWORD) and roles("alice") == {VIEWERS}
