@@ -11,6 +11,7 @@ own loops lose their database too.
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -200,6 +201,9 @@ def test_a_database_restart_under_running_workers_loses_no_step_and_repeats_none
     assert dispatcher_log.count("dispatcher: the database and broker are back") == 1, dispatcher_log
     assert "Traceback" not in dispatcher_log, dispatcher_log
     assert dispatcher_log.rstrip().endswith("Automation dispatcher stopped."), dispatcher_log
+    # Every line of its own says when, how bad and who (LOG_FORMAT=text): none is a bare print.
+    own = [line for line in dispatcher_log.splitlines() if "dispatcher" in line.lower()]
+    assert own and all(re.match(r"\d{4}-\d\d-\d\d[ T][\d:,.]+ (INFO|WARNING) \S+", line) for line in own), own
     # The workers' batches that lost the database said so in a line each, not a traceback per step.
     assert workers.log_count("could not be executed") == workers.log_count("could not be handled") == 0
     qcluster_log = "\n".join(p.read_text(errors="replace") for p in workers.logs.glob("qcluster-*.log"))

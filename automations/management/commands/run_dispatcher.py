@@ -36,7 +36,7 @@ class Command(BaseCommand):
             self._tick()
             stopped(DISPATCHER)
             return
-        self.stdout.write(f"Automation dispatcher running (poll every {interval} s).")
+        logger.info("Automation dispatcher running (poll every %s s).", interval)
         outage = Outage("dispatcher")
         while not self.stopping:
             done = outage.run(self._tick)
@@ -46,7 +46,7 @@ class Command(BaseCommand):
                 # Caught up: wait for more to fall due rather than hand out a task per step or two.
                 self._pause(interval)
         outage.run(lambda: stopped(DISPATCHER))  # gone, not quiet: /health/ stops listing it
-        self.stdout.write("Automation dispatcher stopped.")
+        logger.info("Automation dispatcher stopped.")
 
     def _tick(self) -> int:
         beat(DISPATCHER)  # for /health/ (throttled to one write every few seconds)
