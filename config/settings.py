@@ -195,6 +195,10 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
+# WhiteNoise would take these from DEBUG when its middleware is built, after the test runner has
+# turned DEBUG off; fixed here, a DEBUG run and the tests find files through the finders and need no
+# collected STATIC_ROOT (which WhiteNoise warned about on every request handler built).
+WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS = DEBUG
 
 # --- Email ---------------------------------------------------------------------------------
 # Django 6.1 mailers. EMAIL_BACKEND (the environment variable) picks the backend: SMTP in
