@@ -35,6 +35,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 
 from billing import clock
+from notifications import queue
 from notifications.models import DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from notifications.services.endpoints import signing_secrets
 from notifications.services.events import RETRY_WINDOW
@@ -334,13 +335,11 @@ def resend(delivery: WebhookDelivery) -> WebhookDelivery:
     It gets a new 3-day retry window. An attempt in progress keeps its claim: the resend goes
     out after it, never beside it.
     """
-    from notifications.tasks import enqueue_delivery
-
     now = clock.now()
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         status=DeliveryStatus.PENDING, next_attempt_at=now, failed_at=None, retry_until=now + RETRY_WINDOW
     )
-    enqueue_delivery(delivery.pk)
+    queue.enqueue_delivery(delivery.pk)
     delivery.refresh_from_db()
     return delivery
 

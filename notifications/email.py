@@ -17,6 +17,7 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 
 from billing import clock
+from notifications import queue
 from notifications.models import EmailStatus, OutboundEmail
 
 logger = logging.getLogger(__name__)
@@ -54,8 +55,6 @@ def send_templated_email(
     With an `idempotency_key` already used, the existing message is returned and nothing new
     is sent (an automation step that runs twice sends one email).
     """
-    from notifications.tasks import enqueue_email
-
     if not to:
         raise ValueError("An email needs at least one recipient")
     if idempotency_key and (existing := OutboundEmail.objects.filter(idempotency_key=idempotency_key).first()):
@@ -75,7 +74,7 @@ def send_templated_email(
         if (later := _send_later.get()) is not None:
             transaction.on_commit(lambda: later.append(email.pk))
         else:
-            enqueue_email(email.pk)
+            queue.enqueue_email(email.pk)
     return email
 
 
@@ -191,11 +190,9 @@ def send_due(limit: int = 500) -> int:
 
 def resend(email: OutboundEmail) -> OutboundEmail:
     """Queue a failed message again, now. Sent and queued messages are left alone."""
-    from notifications.tasks import enqueue_email
-
     OutboundEmail.objects.filter(pk=email.pk, status=EmailStatus.FAILED).update(
         status=EmailStatus.QUEUED, next_attempt_at=clock.now(), failed_at=None, claimed_until=None
     )
-    enqueue_email(email.pk)
+    queue.enqueue_email(email.pk)
     email.refresh_from_db()
     return email

@@ -11,6 +11,7 @@ from billing import clock
 from billing.models import Event
 from billing.models.fields import new_public_id
 from billing.serializers import snapshot
+from notifications import queue
 from notifications.event_types import AUTOMATION_EVENT_TYPES
 from notifications.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
@@ -55,8 +56,6 @@ def queue_deliveries(*, event_id: str, event_type: str, payload: dict) -> list[W
     The body is serialised once, so every attempt sends the same bytes. Sending starts after
     the surrounding transaction commits, by one task for all of the event's deliveries.
     """
-    from notifications.tasks import enqueue_deliveries
-
     body = json.dumps(payload, separators=(",", ":"), sort_keys=False)
     now = clock.now()
     queued = []
@@ -71,7 +70,7 @@ def queue_deliveries(*, event_id: str, event_type: str, payload: dict) -> list[W
             continue  # already queued for this endpoint: a repeat of the same event
         queued.append(delivery)
     if queued:
-        enqueue_deliveries([delivery.pk for delivery in queued])
+        queue.enqueue_deliveries([delivery.pk for delivery in queued])
     return queued
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def tasks(monkeypatch):
     """The tasks queued after commit, instead of running them: the tests send by hand."""
     queued = []
-    monkeypatch.setattr("notifications.tasks.async_task", lambda *args, **kwargs: queued.append(args))
+    monkeypatch.setattr("notifications.queue.async_task", lambda *args, **kwargs: queued.append(args))
     return queued
 
 

@@ -39,7 +39,7 @@ def _together(work, workers: int = 2) -> None:
 @pytest.fixture
 def no_send_at_commit(monkeypatch):
     """Queue deliveries without sending them at commit: the workers under test do the sending."""
-    monkeypatch.setattr("notifications.tasks.async_task", lambda *args, **kwargs: None)
+    monkeypatch.setattr("notifications.queue.async_task", lambda *args, **kwargs: None)
 
 
 def test_two_workers_sweeping_at_once_deliver_each_event_once(receiver, no_send_at_commit):
