@@ -1,19 +1,26 @@
 """Billing services: every state change of a billing object goes through one of these."""
 
+from billing.services.collection import (
+    invoice_attempt_payment,
+    invoice_mark_paid,
+    invoice_retry_payment,
+    invoice_update,
+    subscription_cancel,
+    subscription_cancel_if_due,
+    subscription_create,
+    subscription_renew,
+)
 from billing.services.customers import customer_create, customer_update
 from billing.services.invoices import (
     LineItem,
     invoice_create,
     invoice_finalize,
     invoice_mark_overdue,
-    invoice_mark_paid,
     invoice_mark_uncollectible,
     invoice_recalculate,
-    invoice_update,
     invoice_void,
     invoices_mark_overdue,
 )
-from billing.services.payments import invoice_attempt_payment, invoice_retry_payment
 from billing.services.quotes import (
     quote_accept,
     quote_cancel,
@@ -24,14 +31,10 @@ from billing.services.quotes import (
     quote_update,
 )
 from billing.services.subscriptions import (
-    subscription_cancel,
-    subscription_cancel_if_due,
-    subscription_create,
     subscription_mark_active,
     subscription_mark_past_due,
     subscription_mark_unpaid,
     subscription_pause_collection,
-    subscription_renew,
     subscription_resume_collection,
     subscription_resume_if_due,
     subscription_schedule_cancel,

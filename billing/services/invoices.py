@@ -184,10 +184,8 @@ def invoice_finalize(*, invoice: Invoice) -> Invoice:
     return invoice
 
 
-def invoice_mark_paid(*, invoice: Invoice, paid_out_of_band: bool = True) -> Invoice:
-    """open/uncollectible → paid (`invoice.paid`); a past-due or unpaid subscription becomes active."""
-    from billing.services.subscriptions import subscription_mark_active
-
+def invoice_record_paid(*, invoice: Invoice, paid_out_of_band: bool = True) -> Invoice:
+    """open/uncollectible → paid (`invoice.paid`): the invoice's side of `invoice_mark_paid`."""
     with transaction.atomic():
         invoice = lock(invoice)
         check_transition(invoice, InvoiceStatus.PAID)
@@ -208,11 +206,6 @@ def invoice_mark_paid(*, invoice: Invoice, paid_out_of_band: bool = True) -> Inv
             ]
         )
         record_event(type=EventType.INVOICE_PAID, obj=invoice)
-        subscription = invoice.subscription
-        if subscription is not None and subscription.status in ("past_due", "unpaid"):
-            still_unpaid = subscription.invoices.filter(status=InvoiceStatus.OPEN).exclude(pk=invoice.pk).exists()
-            if not still_unpaid:
-                subscription_mark_active(subscription=subscription)
     return invoice
 
 
@@ -283,7 +276,7 @@ def invoices_mark_overdue(*, invoices: list[Invoice]) -> list[Invoice]:
     return done
 
 
-def invoice_update(
+def invoice_update_fields(
     *,
     invoice: Invoice,
     due_date=UNSET,
@@ -292,7 +285,11 @@ def invoice_update(
     metadata=UNSET,
     retry_policy=UNSET,
 ) -> Invoice:
-    """Change an invoice's editable fields (`invoice.updated` with the previous values)."""
+    """Change an invoice's editable fields (`invoice.updated` with the previous values).
+
+    A new retry policy replans the next retry; when it leaves none, `invoice_update` applies
+    the policy's end behaviour.
+    """
     with transaction.atomic():
         invoice = lock(invoice)
         before = snapshot(invoice)
@@ -321,11 +318,6 @@ def invoice_update(
             fields.append("next_payment_attempt")
         invoice.save(update_fields=[*fields, "updated"])
         record_event(type=EventType.INVOICE_UPDATED, obj=invoice, before=before)
-        if replanned and invoice.next_payment_attempt is None and invoice.auto_advance:
-            # The new policy has no retry left for this invoice: its end behaviour applies now.
-            from billing.services.payments import apply_retry_end_behavior
-
-            apply_retry_end_behavior(invoice=invoice)
     return invoice
 
 

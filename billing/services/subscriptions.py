@@ -1,4 +1,8 @@
-"""Subscription services: creation, renewal, status changes, cancellation and pausing."""
+"""Subscription services: creation, renewal, status changes, cancellation and pausing.
+
+Each changes the subscription alone; billing its periods and what that sets in motion for its
+invoices are in `billing.services.collection`.
+"""
 
 from datetime import datetime
 
@@ -8,13 +12,10 @@ from billing import clock
 from billing.errors import BillingError, InvalidTransition
 from billing.events import record_event
 from billing.models import (
-    BillingReason,
     CollectionMethod,
     Customer,
     EventType,
     Interval,
-    Invoice,
-    InvoiceStatus,
     PauseBehavior,
     Price,
     Subscription,
@@ -23,14 +24,6 @@ from billing.models import (
 )
 from billing.serializers import snapshot
 from billing.services.common import UNSET, check_metadata, lock
-from billing.services.invoices import (
-    LineItem,
-    invoice_create,
-    invoice_finalize,
-    invoice_mark_uncollectible,
-    invoice_update,
-    invoice_void,
-)
 from billing.transitions import check_transition
 
 
@@ -47,7 +40,7 @@ def add_interval(moment: datetime, interval: str, count: int = 1) -> datetime:
     return moment.replace(year=year, month=month, day=min(moment.day, 28))
 
 
-def subscription_create(
+def subscription_start(
     *,
     customer: Customer,
     items: list[tuple[Price, int]],
@@ -55,9 +48,8 @@ def subscription_create(
     days_until_due: int | None = None,
     metadata: dict | None = None,
     start: datetime | None = None,
-    invoice_now: bool = True,
 ) -> Subscription:
-    """Start a subscription (`customer.subscription.created`) and bill its first period."""
+    """Start a subscription (`customer.subscription.created`); `subscription_create` bills its first period."""
     if not items:
         raise BillingError("A subscription needs at least one price.")
     intervals = {price.interval for price, _ in items}
@@ -88,64 +80,14 @@ def subscription_create(
             [SubscriptionItem(subscription=subscription, price=price, quantity=qty) for price, qty in items]
         )
         record_event(type=EventType.SUBSCRIPTION_CREATED, obj=subscription)
-    if invoice_now:
-        bill_period(subscription=subscription, reason=BillingReason.SUBSCRIPTION_CREATE)
     return subscription
 
 
-def bill_period(*, subscription: Subscription, reason: str = BillingReason.SUBSCRIPTION_CYCLE) -> Invoice:
-    """Invoice the subscription's current period as its status and collection method say.
-
-    Unpaid subscriptions (and paused ones keeping drafts) get a draft invoice; others get it
-    finalized, and charged at once when collected automatically.
-    """
-    from billing.services.payments import invoice_attempt_payment
-
-    with transaction.atomic():
-        subscription = lock(subscription)
-        lines = [
-            LineItem(
-                price=item.price,
-                quantity=item.quantity,
-                period_start=subscription.current_period_start,
-                period_end=subscription.current_period_end,
-            )
-            for item in subscription.items.select_related("price__product")
-        ]
-        leave_draft = subscription.status == SubscriptionStatus.UNPAID or (
-            subscription.status == SubscriptionStatus.PAUSED
-            and subscription.pause_behavior == PauseBehavior.KEEP_AS_DRAFT
-        )
-        invoice = invoice_create(
-            customer=subscription.customer,
-            subscription=subscription,
-            lines=lines,
-            currency=subscription.currency,
-            collection_method=subscription.collection_method,
-            days_until_due=subscription.days_until_due,
-            billing_reason=reason,
-            period_start=subscription.current_period_start,
-            period_end=subscription.current_period_end,
-            auto_advance=not leave_draft,
-        )
-        if leave_draft:
-            return invoice
-        invoice = invoice_finalize(invoice=invoice)
-        if subscription.status == SubscriptionStatus.PAUSED:
-            if subscription.pause_behavior == PauseBehavior.VOID:
-                return invoice_void(invoice=invoice)
-            return invoice_mark_uncollectible(invoice=invoice)
-    if invoice.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY:
-        invoice_attempt_payment(invoice=invoice)
-        invoice.refresh_from_db()
-    return invoice
-
-
-def subscription_renew(*, subscription: Subscription) -> Invoice | None:
-    """Move a subscription whose period has ended into the next one and invoice it.
+def subscription_advance_period(*, subscription: Subscription) -> Subscription | None:
+    """Move a subscription whose period has ended into the next one; `subscription_renew` invoices it.
 
     Returns None when nothing is due (already renewed, canceled, or its cancellation comes
-    first), so running it twice renews once.
+    first), so running it twice advances once.
     """
     with transaction.atomic():
         subscription = lock(subscription)
@@ -160,7 +102,7 @@ def subscription_renew(*, subscription: Subscription) -> Invoice | None:
         subscription.current_period_end = add_interval(subscription.current_period_end, interval)
         subscription.save(update_fields=["current_period_start", "current_period_end", "updated"])
         record_event(type=EventType.SUBSCRIPTION_UPDATED, obj=subscription, before=before)
-        return bill_period(subscription=subscription)
+    return subscription
 
 
 def _set_status(subscription: Subscription, target: str, **fields) -> Subscription:
@@ -192,12 +134,11 @@ def subscription_mark_unpaid(*, subscription: Subscription) -> Subscription:
     return _set_status(subscription, SubscriptionStatus.UNPAID)
 
 
-def subscription_cancel(*, subscription: Subscription, reason: str = "cancellation_requested") -> Subscription:
-    """Cancel now (`customer.subscription.deleted`): no more invoices; its open invoices stop
-    advancing (`auto_advance=false`, no more retries)."""
+def subscription_end(*, subscription: Subscription, reason: str = "cancellation_requested") -> Subscription:
+    """Cancel now (`customer.subscription.deleted`); `subscription_cancel` also stops its open invoices."""
     with transaction.atomic():
         now = clock.now(customer=subscription.customer)
-        subscription = _set_status(
+        return _set_status(
             subscription,
             SubscriptionStatus.CANCELED,
             canceled_at=now,
@@ -207,9 +148,6 @@ def subscription_cancel(*, subscription: Subscription, reason: str = "cancellati
             pause_starts_at=None,
             pause_resumes_at=None,
         )
-        for invoice in subscription.invoices.filter(status=InvoiceStatus.OPEN, auto_advance=True):
-            invoice_update(invoice=invoice, auto_advance=False)
-    return subscription
 
 
 def _update(subscription: Subscription, **fields) -> Subscription:
@@ -252,18 +190,6 @@ def subscription_unschedule_cancel(*, subscription: Subscription) -> Subscriptio
         if subscription.cancel_at is None:
             raise BillingError(f"Subscription {subscription.public_id} has no scheduled cancellation.")
         return _update(subscription, cancel_at=None, cancel_at_period_end=False)
-
-
-def subscription_cancel_if_due(*, subscription: Subscription) -> Subscription | None:
-    """Carry out a scheduled cancellation whose time has come (safe to call twice)."""
-    with transaction.atomic():
-        subscription = lock(subscription)
-        now = clock.now(customer=subscription.customer)
-        if subscription.status == SubscriptionStatus.CANCELED or not subscription.cancel_at:
-            return None
-        if subscription.cancel_at > now:
-            return None
-        return subscription_cancel(subscription=subscription, reason="cancellation_requested")
 
 
 def subscription_pause_collection(
