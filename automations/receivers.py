@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.dispatch import receiver
-from django_q.tasks import async_task
 
+from automations import queue
 from billing.events import event_committed, events_committed
 from billing.models import Event
 
@@ -19,7 +19,7 @@ _collected: ContextVar[list[int] | None] = ContextVar("automations_collected_eve
 
 def _enqueue(ids: list[int]) -> None:
     for start in range(0, len(ids), EVENTS_PER_TASK):
-        async_task("automations.tasks.handle_events", ids[start : start + EVENTS_PER_TASK])
+        queue.enqueue_events(ids[start : start + EVENTS_PER_TASK])
 
 
 @contextmanager
@@ -46,7 +46,7 @@ def _handle_event(sender, event: Event, **kwargs) -> None:
     if collected is not None:
         collected.append(event.pk)
         return
-    async_task("automations.tasks.handle_event", event.pk)
+    queue.enqueue_event(event.pk)
 
 
 @receiver(events_committed, sender=Event, dispatch_uid="automations.handle_events")

@@ -21,6 +21,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 
+from automations import queue
 from automations.engine.actions import ACTIONS
 from automations.engine.actions.base import ActionError, ActionSkipped, ActionWait
 from automations.engine.end_conditions import Ending, ending_now
@@ -302,7 +303,6 @@ def dispatch_to_workers(limit: int = 200, per_task: int = STEPS_PER_TASK) -> int
     runs out; then it is claimed and handed out again.
     """
     from django_q.brokers import get_broker
-    from django_q.tasks import async_task
 
     workers = settings.Q_CLUSTER.get("workers", 2)
     room = 4 * workers - get_broker().queue_size()
@@ -312,7 +312,7 @@ def dispatch_to_workers(limit: int = 200, per_task: int = STEPS_PER_TASK) -> int
     # A few steps are shared among the workers (they run side by side), a backlog goes per_task a task.
     size = max(1, min(per_task, math.ceil(len(ids) / workers)))
     for start in range(0, len(ids), size):
-        async_task("automations.tasks.execute_steps", ids[start : start + size])
+        queue.enqueue_steps(ids[start : start + size])
     return len(ids)
 
 

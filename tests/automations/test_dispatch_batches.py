@@ -27,7 +27,7 @@ def _overdue_runs(count: int, django_capture_on_commit_callbacks) -> None:
 
 def test_it_hands_out_claimed_steps_a_batch_per_task(django_capture_on_commit_callbacks):
     _overdue_runs(5, django_capture_on_commit_callbacks)
-    with mock.patch("django_q.tasks.async_task") as enqueue:
+    with mock.patch("automations.queue.async_task") as enqueue:
         assert dispatch_to_workers(per_task=2) == 5
     batches = [call.args[1] for call in enqueue.call_args_list]
     assert [len(b) for b in batches] == [2, 2, 1]
@@ -38,7 +38,7 @@ def test_it_hands_out_claimed_steps_a_batch_per_task(django_capture_on_commit_ca
 def test_a_few_due_steps_are_shared_among_the_workers_to_run_side_by_side(django_capture_on_commit_callbacks, settings):
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 3}
     _overdue_runs(7, django_capture_on_commit_callbacks)
-    with mock.patch("django_q.tasks.async_task") as enqueue:
+    with mock.patch("automations.queue.async_task") as enqueue:
         assert dispatch_to_workers() == 7
     assert [len(call.args[1]) for call in enqueue.call_args_list] == [3, 3, 1]
 
@@ -70,7 +70,7 @@ def test_a_step_that_fails_unexpectedly_does_not_hold_up_the_rest_of_its_batch(
             return result
 
     monkeypatch.setitem(ACTIONS, "void_invoice", CrashingOnTheSecond())
-    with mock.patch("automations.receivers.async_task"):
+    with mock.patch("automations.queue.async_task"):
         assert tasks.execute_steps([s.pk for s in steps]) == 3
     statuses = dict(RunStep.objects.values_list("pk", "status"))
     assert statuses == {steps[0].pk: "succeeded", steps[1].pk: "pending", steps[2].pk: "succeeded"}
@@ -97,7 +97,7 @@ def test_a_batch_that_fails_as_a_whole_is_executed_step_by_step(django_capture_o
 
     with (
         mock.patch.object(dispatch, "execute_batch", side_effect=deadlocked_once),
-        mock.patch("automations.receivers.async_task"),
+        mock.patch("automations.queue.async_task"),
     ):
         assert tasks.execute_steps(ids) == 2
     assert calls == [ids, [ids[0]], [ids[1]]]
@@ -125,7 +125,7 @@ def test_the_events_a_batch_of_steps_causes_reach_the_engine_in_one_task(django_
     RunStep.objects.update(status="running", claimed_until=timezone.now() + timedelta(minutes=5))
     from django_q.tasks import async_task
 
-    enqueue = mock.patch("automations.receivers.async_task", wraps=async_task)
+    enqueue = mock.patch("automations.queue.async_task", wraps=async_task)
     with enqueue as enqueued:
         assert execute_steps(ids) == 4
     funcs = [call.args[0] for call in enqueued.call_args_list]

@@ -37,7 +37,7 @@ def test_a_batch_of_internal_steps_costs_few_queries_per_step():
     assert len(ids) == BATCH
     with (
         CaptureQueriesContext(connection) as queries,
-        mock.patch("automations.receivers.async_task"),  # handling the billing events is not the steps' cost
+        mock.patch("automations.queue.async_task"),  # handling the billing events is not the steps' cost
         mock.patch("notifications.queue.async_task") as enqueue,
     ):
         assert execute_steps(ids) == BATCH

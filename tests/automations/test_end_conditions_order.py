@@ -49,7 +49,7 @@ PATHS = {"handle_event": _one_by_one, "handle_batch": _as_a_batch}
 @pytest.fixture(autouse=True)
 def _events_wait_to_be_handled(monkeypatch):
     """Events are recorded but not handled at commit: each test handles them in its own order."""
-    monkeypatch.setattr("automations.receivers.async_task", lambda *args, **kwargs: None)
+    monkeypatch.setattr("automations.queue.async_task", lambda *args, **kwargs: None)
     account = AccountSettings.load()
     account.team_email_domains = ["relance.example"]
     account.save()

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_same_event_handled_five_times_by_four_workers_at_once_starts_one_run(monkeypatch):
-    monkeypatch.setattr("automations.receivers.async_task", lambda *args, **kwargs: None)  # no handling at commit
+    monkeypatch.setattr("automations.queue.async_task", lambda *args, **kwargs: None)  # no handling at commit
     automation("invoice.overdue", [VOID])
     make_invoice(due_date=timezone.now() - timedelta(days=1))
     jobs.run_overdue()

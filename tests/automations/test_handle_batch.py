@@ -16,7 +16,7 @@ from automations.engine.handling import handle_batch, handle_event
 from automations.models import EventHandling, HandledEvent, Run, RunStep
 from billing import jobs, services
 from billing.models import Event, InvoiceLine, Product
-from billing.services.settings import exchange_rate_set
+from billing.services.exchange_rates import exchange_rate_set
 from tests.automations.test_engine import VOID, automation
 from tests.factories import make_customer, make_invoice
 
@@ -37,7 +37,7 @@ BEFORE_DUE = [
 @pytest.fixture(autouse=True)
 def _no_tasks(monkeypatch):
     """Events are recorded, not handled at commit: each test handles them itself."""
-    monkeypatch.setattr("automations.receivers.async_task", lambda *args, **kwargs: None)
+    monkeypatch.setattr("automations.queue.async_task", lambda *args, **kwargs: None)
 
 
 def _past_due(**fields):

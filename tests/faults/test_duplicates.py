@@ -43,7 +43,7 @@ print(json.dumps([[event_id, handle_event(event_id)] for event_id, n in zip(even
 @pytest.fixture
 def overdue_events(monkeypatch):
     """EVENTS `invoice.overdue` events nobody has handled yet (their tasks are not sent)."""
-    monkeypatch.setattr("automations.receivers.async_task", lambda *args, **kwargs: None)
+    monkeypatch.setattr("automations.queue.async_task", lambda *args, **kwargs: None)
     memo = {"recipient": "eddie@relance.example", "message": "{number} is overdue"}
     automation(
         "invoice.overdue", [{"action": "send_team_email", "delay": {"amount": 1, "unit": "days"}, "params": memo}]
