@@ -57,3 +57,21 @@ def _handle_events(sender, events: list[Event], **kwargs) -> None:
         collected.extend(ids)
         return
     _enqueue(ids)
+
+
+@contextmanager
+def receivers_paused() -> Iterator[None]:
+    """Send no committed event to the engine's workers while the block runs (for a caller that
+    handles the events itself, such as the demo's history through `clockwork.run_due`).
+
+    Events committed elsewhere meanwhile are left to the engine's sweep.
+    """
+    single = event_committed.disconnect(sender=Event, dispatch_uid="automations.handle_event")
+    batch = events_committed.disconnect(sender=Event, dispatch_uid="automations.handle_events")
+    try:
+        yield
+    finally:
+        if single:
+            event_committed.connect(_handle_event, sender=Event, dispatch_uid="automations.handle_event")
+        if batch:
+            events_committed.connect(_handle_events, sender=Event, dispatch_uid="automations.handle_events")

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "notifications",
     "automations",
     "ops",
+    "demo",
     "config",
 ]
 

@@ -28,29 +28,25 @@ import heapq
 import itertools
 import random
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Permission, User
 from django.db import transaction
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q
-from django.db.models.signals import post_save
+from django.db.models import Count, Max, Min, Q
 from django.test.utils import override_settings
 from django.utils import timezone
 from moneyed import Money
 
-from automations.engine.dispatch import dispatch_due
-from automations.engine.handling import handle_event
-from automations.models import Automation, AutomationVersion, Run, RunStatus, RunStep, StepStatus
+from automations.engine.clockwork import next_step_due, run_due
+from automations.models import Automation, AutomationVersion, Run
+from automations.receivers import receivers_paused
 from automations.services.definitions import automation_create
 from billing import clock
-from billing.events import event_committed, event_recorded, events_committed, events_recorded
 from billing.exchange import RATES_PER_EUR, seed_rates
-from billing.jobs import JOBS
 from billing.models import (
     AccountSettings,
     CollectionMethod,
@@ -93,6 +89,7 @@ from billing.services import (
 from billing.services.subscriptions import add_interval
 from notifications.email import send_due
 from notifications.models import EmailStatus, OutboundEmail
+from ops.users import ROLES, user_set_role
 
 DEMO_URL = "http://127.0.0.1:8000/"
 DEMO_MARKER = ("demo", "1")  # customer metadata key and value that tag the demo dataset
@@ -283,34 +280,12 @@ def seed_demo(*, now: datetime | None = None) -> SeedResult:
     `now` is where the simulated history ends (default: the billing clock); what lies after it
     (retries, expiries, scheduled cancellations and pauses) is still to come.
     """
-    with _events_already_handled(), transaction.atomic():
+    with receivers_paused(), transaction.atomic():
         logins = ensure_demo_logins()
         created = not demo_exists()
         if created:
             _DemoBuilder(now or clock.now()).build()
     return _summarize(created=created, logins=logins)
-
-
-@contextmanager
-def _events_already_handled() -> Iterator[None]:
-    """Do not send the seed's events to the engine's workers when its transaction commits.
-
-    The simulation has handled every one of them at its moment (see `_Engine`), so the
-    `handle_event` tasks queued at commit (one per event, some 800) would only find them
-    handled, after costing the seed a few seconds to queue and the worker a while to get
-    through at startup. Events committed elsewhere meanwhile are left to the engine's sweep.
-    """
-    from automations import receivers
-
-    single = event_committed.disconnect(sender=Event, dispatch_uid="automations.handle_event")
-    batch = events_committed.disconnect(sender=Event, dispatch_uid="automations.handle_events")
-    try:
-        yield
-    finally:
-        if single:
-            event_committed.connect(receivers._handle_event, sender=Event, dispatch_uid="automations.handle_event")
-        if batch:
-            events_committed.connect(receivers._handle_events, sender=Event, dispatch_uid="automations.handle_events")
 
 
 def demo_exists() -> bool:
@@ -319,23 +294,24 @@ def demo_exists() -> bool:
 
 
 def ensure_demo_logins() -> list[DemoLogin]:
-    """The demo editor (staff, with the admin permissions of the Relance apps) and viewer.
+    """The demo editor (staff, with the admin permissions of the Relance apps) and viewer, given
+    their role by `ops.users.user_set_role`.
 
     The editor is not a superuser, so the demo shows the Editors role as it is. The published
     password is set when the login is created (hashing takes a noticeable fraction of a second);
     a password changed since is left alone.
     """
+    role_for_group = {group: role for role, group in ROLES.items()}
     for login in (EDITOR_LOGIN, VIEWER_LOGIN):
-        user, created = User.objects.get_or_create(
-            username=login.username, defaults={"email": f"{login.username}@{TEAM_DOMAIN}"}
-        )
-        if created or not user.has_usable_password():
-            user.set_password(login.password)
+        existing = User.objects.filter(username=login.username).first()
+        new_password = existing is None or not existing.has_usable_password()
+        password = login.password if new_password else None
+        user = user_set_role(username=login.username, role=role_for_group[login.role], password=password).user
+        if existing is None:  # set after the password's checks: the viewer's is too like its address
+            user.email = f"{login.username}@{TEAM_DOMAIN}"
         user.is_staff = login.is_staff
         user.is_active = True
-        user.save()
-        group, _ = Group.objects.get_or_create(name=login.role)
-        user.groups.add(group)
+        user.save(update_fields=["email", "is_staff", "is_active"])
         if login.is_staff:
             user.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=EDITOR_ADMIN_APPS))
     return [EDITOR_LOGIN, VIEWER_LOGIN]
@@ -385,9 +361,9 @@ class _Timeline:
         self.now = now
         self.queue: list[_Action] = []
         self.order = itertools.count()
-        self.engine = _Engine()
         self.steps = 0  # moments lived through
         self.job_steps = 0  # moments at which the jobs ran
+        self.steps_executed = 0  # automation steps run
 
     def at(self, moment: datetime, action: Callable, *args, **kwargs) -> None:
         """Plan `action(*args, **kwargs)` at `moment` (not after now)."""
@@ -400,109 +376,33 @@ class _Timeline:
 
         Time goes from one moment to the next at which something happens: a planned action,
         work for a periodic job (see `next_job_work`), or an automation step falling due. With
-        billing's clock at that moment, the actions planned for it run, then, when a job has
-        work, every periodic job in order, as the worker (which runs them every minute) would;
-        then the engine handles the events recorded meanwhile and runs the steps now due (see
-        `_Engine`). At a moment with actions only, the jobs would find nothing (what a service
-        sets in motion falls due later), so they are not run; at the last moment, now, they run
-        in any case. Stretches where nothing happens are skipped.
+        billing's clock at that moment, the actions planned for it run, then the engine's
+        `run_due` runs what the worker would: when a job has work, every periodic job in order
+        (the worker runs them every minute), then the events recorded meanwhile are handled in
+        the order they were recorded (every one, concerning an automation or not, so the
+        engine's sweep finds nothing to catch up), and the due steps run, again while their own
+        events start runs with steps due at once; then the emails they queued are sent, at that
+        moment. At a moment with actions only, the jobs would find nothing (what a service sets
+        in motion falls due later), so they are not run; at the last moment, now, they run in
+        any case. Stretches where nothing happens are skipped.
         """
-        moment, work = None, None
-        with self.engine.listening():
-            while moment != self.now:
-                upcoming = [self.now, work, self.engine.next_due, self.queue[0].moment if self.queue else None]
-                moment = min(m for m in upcoming if m is not None)
+        moment, work, step_due = None, None, None
+        while moment != self.now:
+            upcoming = [self.now, work, step_due, self.queue[0].moment if self.queue else None]
+            moment = min(m for m in upcoming if m is not None)
+            with clock.travel(moment):
+                while self.queue and self.queue[0].moment <= moment:
+                    heapq.heappop(self.queue).run()
+            jobs = moment == self.now or (work is not None and work <= moment)
+            done = run_due(moment, jobs=jobs)
+            self.job_steps += jobs
+            if done.steps:  # only steps queue emails
+                self.steps_executed += done.steps
                 with clock.travel(moment):
-                    while self.queue and self.queue[0].moment <= moment:
-                        heapq.heappop(self.queue).run()
-                    if moment == self.now or (work is not None and work <= moment):
-                        for job in JOBS.values():
-                            job()
-                        self.job_steps += 1
-                    self.engine.work()
-                self.steps += 1
-                work = next_job_work(after=moment)
-
-
-class _Engine:
-    """The automation engine's side of the worker, at one simulated moment.
-
-    In production each billing event reaches `handle_event` as a task once its transaction has
-    committed, and the dispatcher runs due steps every few seconds. Here, after the moment's
-    actions and jobs, the events recorded meanwhile are handled in the order they were recorded
-    (every one, concerning an automation or not, so each has its HandledEvent and the engine's
-    sweep finds nothing to catch up), then the due steps run, and again while their own events
-    start runs with steps due at once; then the emails they queued are sent, at that moment.
-    """
-
-    def __init__(self):
-        self.recorded: list[int] = []  # ids of the events recorded since the engine last looked
-        self.runs_changed = False  # a run or a step was written since the engine last looked ahead
-        self.next_due: datetime | None = None  # when the next step not waiting for another falls due
-        self.steps_executed = 0
-
-    @contextmanager
-    def listening(self) -> Iterator[None]:
-        """Note the events billing records and the runs and steps the engine writes while the
-        block runs (started runs, moved anchors), so the dispatcher is called only when a step
-        may be due."""
-
-        def recorded(sender, event: Event | None = None, events: list[Event] = (), **kwargs) -> None:
-            self.recorded.extend([event.pk] if event is not None else [e.pk for e in events])
-
-        def written(sender, **kwargs) -> None:
-            self.runs_changed = True
-
-        receivers = [
-            (event_recorded, recorded, Event),
-            (events_recorded, recorded, Event),
-            (post_save, written, Run),
-            (post_save, written, RunStep),
-        ]
-        for signal, receiver, sender in receivers:
-            signal.connect(receiver, sender=sender, weak=False, dispatch_uid=f"billing.demo.{sender.__name__}")
-        try:
-            yield
-        finally:
-            for signal, _, sender in receivers:
-                signal.disconnect(sender=sender, dispatch_uid=f"billing.demo.{sender.__name__}")
-
-    def work(self) -> None:
-        executed_any = False
-        while True:
-            event_ids, self.recorded = self.recorded, []
-            for event_id in event_ids:
-                handle_event(event_id)
-            if not self.runs_changed and (self.next_due is None or self.next_due > clock.now()):
-                break  # no run started or moved, and the next step is not due yet
-            if not self._look_ahead():
-                break  # the dispatcher would find nothing (looking is cheaper than claiming)
-            executed = dispatch_due()
-            if not executed:
-                break
-            self.steps_executed += executed
-            executed_any = True
-        if executed_any:  # only steps queue emails
-            send_due()
-
-    def _look_ahead(self) -> bool:
-        """Whether a step is due now; notes when the next one falls due. Steps waiting for an
-        earlier step of their run are left out, as the dispatcher leaves them."""
-        now = clock.now()
-        self.runs_changed = False
-        earlier_unfinished = RunStep.objects.filter(
-            run_id=OuterRef("run_id"),
-            position__lt=OuterRef("position"),
-            status__in=[StepStatus.PENDING, StepStatus.RUNNING],
-        )
-        ready = RunStep.objects.filter(status=StepStatus.PENDING, run__status=RunStatus.ACTIVE).filter(
-            ~Exists(earlier_unfinished)
-        )
-        found = ready.aggregate(
-            due=Count("pk", filter=Q(scheduled_at__lte=now)), next=Min("scheduled_at", filter=Q(scheduled_at__gt=now))
-        )
-        self.next_due = found["next"]
-        return found["due"] > 0
+                    send_due()
+            self.steps += 1
+            work = next_job_work(after=moment)
+            step_due = next_step_due(after=moment)
 
 
 def next_job_work(*, after: datetime) -> datetime | None:

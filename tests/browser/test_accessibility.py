@@ -15,8 +15,8 @@ from playwright.sync_api import expect
 from automations.models import Automation, Run, RunStatus
 from automations.services.definitions import automation_create
 from billing import services
-from billing.demo import EDITOR_LOGIN, seed_demo
 from billing.models import Customer, Invoice, InvoiceStatus, Quote, RetryPolicy, Subscription
+from demo.data import EDITOR_LOGIN, seed_demo
 from notifications.models import DeliveryAttempt, DeliveryStatus, OutboundEmail, WebhookDelivery, WebhookEndpoint
 from notifications.signing import new_secret
 from tests.browser.conftest import log_in

@@ -19,7 +19,7 @@ from djmoney.contrib.exchange.models import Rate
 from automations.engine.dispatch import dispatch_due
 from automations.engine.handling import unhandled_event_ids
 from automations.models import Automation, EventHandling, HandledEvent, Run, RunStatus, RunStep, StepStatus
-from billing.demo import EDITOR_LOGIN, VIEWER_LOGIN, _DemoBuilder, _events_already_handled, seed_demo
+from automations.receivers import receivers_paused
 from billing.jobs import JOBS
 from billing.models import (
     AccountSettings,
@@ -43,6 +43,7 @@ from billing.models import (
 )
 from billing.permissions import EDITORS, VIEWERS, is_editor
 from billing.services import customer_create
+from demo.data import EDITOR_LOGIN, VIEWER_LOGIN, _DemoBuilder, seed_demo
 from notifications.email import send_due
 from notifications.models import EmailStatus, OutboundEmail, WebhookDelivery
 
@@ -574,7 +575,7 @@ def test_the_seeds_own_events_are_not_sent_to_the_engine_workers_and_later_ones_
 ):
     """The simulation handles the seed's events itself; the tasks sent at commit would only
     find them handled. Once the seed is done, events reach the engine as usual."""
-    with _events_already_handled(), django_capture_on_commit_callbacks(execute=True):
+    with receivers_paused(), django_capture_on_commit_callbacks(execute=True):
         seeded = customer_create(name="Seeded Ltd", email="seeded@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         later = customer_create(name="Later Ltd", email="later@example.com")

@@ -3,7 +3,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.demo import format_result, seed_demo
+from demo.data import format_result, seed_demo
 
 
 class Command(BaseCommand):
