@@ -1,6 +1,7 @@
 """Reads for the automations dashboard: the list by trigger, an automation's versions and runs,
 and a run's timeline. Every read has a fixed number of queries, whatever the number of rows."""
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -461,3 +462,39 @@ def definition_rows(automation: Automation) -> DefinitionRows:
         parameters = step_parameters(item.get("action"), item.get("params"), policies)
         steps.append((position, action.label if action else str(item.get("action")), words, delay, parameters))
     return DefinitionRows(filters, steps)
+
+
+# --- What billing asks of automations ---------------------------------------------------------
+
+
+def retry_policy_references() -> dict[str, set[str]]:
+    """Retry policy name → names of the automations that start it (registered with billing).
+
+    The "Set retry policy" action refers to a policy by name in its JSON parameters, so no
+    foreign key protects it: look at the current definition of every automation that is not
+    archived, and at the steps of runs in progress (which may use an older version). Two
+    queries, whatever the number of automations.
+    """
+    references: dict[str, set[str]] = defaultdict(set)
+
+    def add(params, automation: str) -> None:
+        if not isinstance(params, dict):
+            return
+        name = params.get("policy")
+        new = params.get("new_policy")
+        if not name and isinstance(new, dict):
+            name = new.get("name")
+        if isinstance(name, str) and name:
+            references[name].add(automation)
+
+    definitions = Automation.objects.filter(archived_at__isnull=True, current_version__isnull=False)
+    for automation, steps in definitions.values_list("name", "current_version__steps"):
+        for step in steps if isinstance(steps, list) else []:
+            if isinstance(step, dict) and step.get("action") == "set_retry_policy":
+                add(step.get("params"), automation)
+    waiting = RunStep.objects.filter(
+        action="set_retry_policy", status__in=UNFINISHED, run__status=RunStatus.ACTIVE
+    ).values_list("params", "run__automation__name")
+    for params, automation in waiting:
+        add(params, automation)
+    return references

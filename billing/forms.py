@@ -15,7 +15,7 @@ from billing.models import (
     SubscriptionStatus,
 )
 from billing.models.retries import MAX_RETRIES, MAX_RETRY_DAYS
-from billing.services.settings import clean_currency_code, clean_rate_value
+from billing.services.exchange_rates import clean_currency_code, clean_rate_value
 
 _ANY = [("", "Any status")]
 
@@ -158,7 +158,7 @@ class AccountSettingsForm(RetryScheduleForm):
 
 
 class RetryPolicyForm(RetryScheduleForm):
-    """A named retry policy; billing.services.settings checks and saves it."""
+    """A named retry policy; billing.services.retry_policies checks and saves it."""
 
     class Meta:
         model = RetryPolicy

@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
-from billing.services.settings import team_overview, team_users
+from billing.services.team import team_overview, team_users
 from billing.views.common import HtmxHttpRequest, admin_changelist_url, wants_fragment
 
 PAGE_SIZE = 50

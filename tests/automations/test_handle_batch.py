@@ -16,7 +16,7 @@ from automations.engine.handling import handle_batch, handle_event
 from automations.models import EventHandling, HandledEvent, Run, RunStep
 from billing import jobs, services
 from billing.models import Event, InvoiceLine, Product
-from billing.services.settings import exchange_rate_set
+from billing.services.exchange_rates import exchange_rate_set
 from tests.automations.test_engine import VOID, automation
 from tests.factories import make_customer, make_invoice
 

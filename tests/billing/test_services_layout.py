@@ -38,3 +38,9 @@ def test_it_puts_the_logic_that_spans_them_in_the_collection_module():
     for name in ("bill_period", "invoice_attempt_payment", "invoice_retry_payment", "apply_retry_end_behavior"):
         assert callable(getattr(collection, name))
     assert billing.services.invoice_mark_paid is collection.invoice_mark_paid
+
+
+def test_it_reads_no_other_app_through_the_app_registry():
+    for path in sorted(SERVICES.glob("*.py")):
+        assert "apps.get_model" not in _names_called(path), f"{path.name} reads a model through apps.get_model"
+        assert not any(module.startswith("automations") for module in _imported_modules(path)), path.name

@@ -9,19 +9,17 @@ from moneyed import Money
 
 from automations.services.definitions import automation_create
 from billing.models import AccountSettings, RetryPolicy
-from billing.services.settings import (
-    NO_ROLE,
-    SUPERUSER,
+from billing.services import retry_policies
+from billing.services.exchange_rates import exchange_rate_delete, exchange_rate_set
+from billing.services.retry_policies import (
     RetryPolicyInUse,
-    exchange_rate_delete,
-    exchange_rate_set,
-    member_role,
     retry_policies_with_usage,
     retry_policy_create,
     retry_policy_delete,
     retry_policy_update,
     retry_policy_usage,
 )
+from billing.services.team import NO_ROLE, SUPERUSER, member_role
 from tests.factories import make_invoice
 
 pytestmark = pytest.mark.django_db
@@ -132,6 +130,17 @@ def test_a_policy_started_by_an_automation_cannot_be_deleted():
     policy = retry_policy_create(name="Annual", **SCHEDULE)
     _automation_starting("Annual")
     with pytest.raises(RetryPolicyInUse, match=r"1 automation \(Annual dunning\)"):
+        retry_policy_delete(policy=policy)
+
+
+def test_it_asks_the_registered_providers_what_starts_a_policy(monkeypatch):
+    policy = retry_policy_create(name="Annual", **SCHEDULE)
+    monkeypatch.setattr(retry_policies, "POLICY_REFERENCES", [])
+    assert not retry_policy_usage(policy).in_use
+    retry_policies.register_policy_references(lambda: {"Annual": ["Dunning"]})
+    retry_policies.register_policy_references(lambda: {"Annual": {"Winback", "Dunning"}})
+    assert retry_policy_usage(policy).automations == ["Dunning", "Winback"]
+    with pytest.raises(RetryPolicyInUse, match=r"2 automations \(Dunning, Winback\)"):
         retry_policy_delete(policy=policy)
 
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from automations.models import Run
 from billing import services
 from billing.models import RetryPolicy
-from billing.services.settings import exchange_rate_set
+from billing.services.exchange_rates import exchange_rate_set
 from billing.views.controls import TRANSITIONS
 from notifications.email import send_templated_email
 from notifications.models import DeliveryStatus, WebhookDelivery
