@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 def test_the_dispatcher_goes_on_with_a_new_connection_after_its_session_is_terminated(caplog):
     caplog.set_level(logging.INFO, logger="automations.outages")
-    caplog.set_level(logging.INFO, logger="automations.management.commands.run_dispatcher")
+    caplog.set_level(logging.INFO, logger="ops.management.commands.run_dispatcher")
     connection.ensure_connection()
     session = connection.connection.info.backend_pid  # the dispatcher runs here, on this connection
     killed = threading.Event()
@@ -44,7 +44,7 @@ def test_the_dispatcher_goes_on_with_a_new_connection_after_its_session_is_termi
         signal.signal(signal.SIGTERM, previous)
 
     assert killed.is_set()
-    said = [r for r in caplog.records if r.name == "automations.management.commands.run_dispatcher"]
+    said = [r for r in caplog.records if r.name == "ops.management.commands.run_dispatcher"]
     assert said[-1].getMessage() == "Automation dispatcher stopped." and said[-1].levelname == "INFO"
     assert connection.connection.info.backend_pid != session
     lines = [r.getMessage() for r in caplog.records if r.name == "automations.outages"]

@@ -35,7 +35,7 @@ def _dispatch_once() -> None:
 
 
 def test_with_no_worker_cluster_alive_the_dispatcher_claims_nothing_and_says_so_once(due_step, caplog):
-    caplog.set_level(logging.INFO, logger="automations.management.commands.run_dispatcher")
+    caplog.set_level(logging.INFO, logger="ops.management.commands.run_dispatcher")
     _dispatch_once()
     due_step.refresh_from_db()
     assert (due_step.status, due_step.attempts) == ("pending", 0)
