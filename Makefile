@@ -21,7 +21,7 @@ help:
 	@echo "make run    set up (venv, dependencies, database, demo data) and serve on http://127.0.0.1:8000 with the worker"
 	@echo "make test   set up and run the test suite (DATABASE_URL=postgres://… to use PostgreSQL)"
 	@echo "make bench  benchmarks on PostgreSQL (bench/), prints a table and writes bench/results.json"
-	@echo "make lint   ruff"
+	@echo "make lint   ruff, and the import contracts (layers, no cycles: .importlinter)"
 	@echo "make install-production  a venv ($(VENV)) with the locked production dependencies only (no npm, no test tools)"
 	@echo "make static              collectstatic: hashed, compressed static files for the web process (needs npm once)"
 	@echo "make lock                recompile requirements/production.txt from pyproject.toml (after changing dependencies)"
@@ -69,6 +69,7 @@ bench: setup
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

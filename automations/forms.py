@@ -22,8 +22,8 @@ from django.http import QueryDict
 
 from automations.engine.actions import ACTIONS
 from automations.engine.filters import FILTERS
-from automations.engine.triggers import TRIGGERS
 from automations.services.definitions import ENDS_AT_ANCHOR, LATEST_BEFORE_END, MAX_STEPS
+from automations.triggers import TRIGGERS
 
 MAX_FILTERS = len(FILTERS)  # each condition type at most once
 MAX_INDEX_DIGITS = 4

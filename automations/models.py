@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from automations.engine.triggers import trigger_choices
+from automations.triggers import trigger_choices
 from billing.models import Event
 from billing.models.fields import DocumentField, PublicIdField
 

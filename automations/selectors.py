@@ -8,11 +8,10 @@ from datetime import datetime
 from django.db.models import Count, QuerySet
 from django.urls import reverse
 
+from automations.engine.accounts import default_currency
 from automations.engine.actions import ACTIONS
 from automations.engine.filters import FILTERS
-from automations.engine.triggers import TRIGGERS, Trigger
 from automations.models import Automation, AutomationVersion, Run, RunStatus, RunStep, StepStatus
-from automations.services.accounts import default_currency
 from automations.services.summary import (
     ANCHOR_NAMES,
     Parameter,
@@ -20,6 +19,7 @@ from automations.services.summary import (
     step_parameters,
     summarize,
 )
+from automations.triggers import TRIGGERS, Trigger
 from billing.models import Product
 
 VERSIONS_SHOWN = 20

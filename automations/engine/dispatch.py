@@ -27,8 +27,8 @@ from automations.engine.actions.base import ActionError, ActionSkipped, ActionWa
 from automations.engine.end_conditions import Ending, ending_now
 from automations.engine.runs import complete_runs, finish_run
 from automations.engine.scheduling import delay_of
-from automations.engine.triggers import TRIGGERS
 from automations.models import Run, RunStatus, RunStep, StepStatus
+from automations.triggers import TRIGGERS
 from billing import clock
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ The same definition answers three questions:
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from automations.engine.triggers import PAYMENT_FAILED
+from automations.triggers import PAYMENT_FAILED
 
 
 @dataclass(frozen=True)

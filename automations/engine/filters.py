@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from djmoney.contrib.exchange.exceptions import MissingRate
 from djmoney.contrib.exchange.models import convert_money, get_rate
 
-from automations.engine.triggers import ALL_TRIGGERS, INVOICE_TRIGGERS, PAYMENT_FAILED, SUBSCRIPTION_TRIGGERS
+from automations.triggers import ALL_TRIGGERS, INVOICE_TRIGGERS, PAYMENT_FAILED, SUBSCRIPTION_TRIGGERS
 
 
 class InvalidParams(ValueError):
@@ -155,7 +155,7 @@ class InvoiceAmount(Filter):
         return {"min": None if low is None else str(low), "max": None if high is None else str(high)}
 
     def check(self, obj, params: dict, *, currency: str | None = None) -> Check:
-        from automations.services.accounts import default_currency
+        from automations.engine.accounts import default_currency
 
         # The engine reads the account's currency once per event and passes it (one query, not two per check).
         currency = currency or default_currency()
@@ -177,7 +177,7 @@ class InvoiceAmount(Filter):
         return Check(matched, expected, found)
 
     def describe(self, params: dict, *, currency: str | None = None) -> str:
-        from automations.services.accounts import default_currency
+        from automations.engine.accounts import default_currency
 
         currency = currency or default_currency()
         low, high = params.get("min"), params.get("max")

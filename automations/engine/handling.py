@@ -25,14 +25,13 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q
 
 from automations.engine import signals
+from automations.engine.accounts import default_currency
 from automations.engine.end_conditions import Ending, ending_now
 from automations.engine.filters import rates_memo
-from automations.engine.matching import first_match
+from automations.engine.matching import first_match, in_priority_order
 from automations.engine.runs import build_run, end_runs, finish_run, move_anchor, start_run
-from automations.engine.triggers import PAYMENT_FAILED, TRIGGERS
 from automations.models import EventHandling, HandledEvent, Run, RunStatus, RunStep
-from automations.services.accounts import default_currency
-from automations.services.definitions import in_priority_order
+from automations.triggers import PAYMENT_FAILED, TRIGGERS
 from billing import clock
 from billing.models import Event
 

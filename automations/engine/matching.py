@@ -1,10 +1,18 @@
 """Which automation an event starts: enabled automations of the trigger in priority order, the
 first whose filters all match. Every check is kept for the event's matching record."""
 
+from automations.engine.accounts import default_currency
 from automations.engine.filters import FILTERS
 from automations.models import Automation
-from automations.services.accounts import default_currency
-from automations.services.definitions import in_priority_order
+
+
+def in_priority_order(trigger: str) -> list[Automation]:
+    """The automations the engine checks for an event of `trigger`: enabled, not archived, first first."""
+    return list(
+        Automation.objects.filter(trigger=trigger, archived_at__isnull=True, enabled=True)
+        .select_related("current_version")
+        .order_by("priority", "id")
+    )
 
 
 def check_automation(automation: Automation, obj, *, currency: str | None = None) -> dict:

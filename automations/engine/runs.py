@@ -6,8 +6,8 @@ from datetime import datetime
 from django.db import transaction
 
 from automations.engine.scheduling import anchored_times, relative_times
-from automations.engine.triggers import TRIGGERS
 from automations.models import Automation, Run, RunStatus, RunStep, StepStatus
+from automations.triggers import TRIGGERS
 from billing import clock
 from billing.models import Event
 

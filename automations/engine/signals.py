@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from automations.engine.end_conditions import State, ending
-from automations.engine.triggers import TRIGGERS
+from automations.triggers import TRIGGERS
 from billing.models import Event, Invoice, Quote, Subscription
 
 MODELS = {"invoice": Invoice, "quote": Quote, "subscription": Subscription}

@@ -13,9 +13,9 @@ from django.db import transaction
 
 from automations.engine.actions import ACTIONS
 from automations.engine.filters import FILTERS, InvalidParams
-from automations.engine.triggers import TRIGGERS, Trigger
 from automations.models import Automation, AutomationVersion, Run, RunStatus, RunStep, StepStatus
 from automations.services.summary import ANCHOR_NAMES
+from automations.triggers import TRIGGERS, Trigger
 from billing import clock
 from billing.errors import BillingError
 
@@ -485,10 +485,3 @@ def automation_archive(*, automation: Automation, in_flight: str = FINISH, user=
         locked.save(update_fields=["archived_at", "enabled", "updated", "updated_by"])
         _renumber(locked.trigger)
     return locked
-
-
-def in_priority_order(trigger: str) -> list[Automation]:
-    """The automations the engine checks for an event of `trigger`: enabled, not archived, first first."""
-    return list(
-        _active_automations(trigger).filter(enabled=True).select_related("current_version").order_by("priority", "id")
-    )

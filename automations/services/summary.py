@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from automations.engine.actions import ACTIONS
 from automations.engine.filters import FILTERS
-from automations.engine.triggers import TRIGGERS
+from automations.triggers import TRIGGERS
 from billing.models import RetryPolicy
 from billing.models.retries import EndBehavior
 

@@ -19,12 +19,11 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from automations import forms, selectors
+from automations.engine.accounts import default_currency
 from automations.engine.actions import ACTIONS
 from automations.engine.actions.send_team_email import PLACEHOLDERS, team_members
 from automations.engine.filters import FILTERS
-from automations.engine.triggers import TRIGGERS
 from automations.models import Automation, Run, RunStatus
-from automations.services.accounts import default_currency
 from automations.services.definitions import (
     ENDS_AT_ANCHOR,
     MAX_STEPS,
@@ -36,6 +35,7 @@ from automations.services.definitions import (
     validate_definition,
 )
 from automations.services.summary import summarize
+from automations.triggers import TRIGGERS
 from billing.errors import BillingError
 from billing.models import Product, RetryPolicy
 from billing.models.retries import EndBehavior, ScheduleKind

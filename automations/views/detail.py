@@ -10,11 +10,11 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST, require_safe
 
 from automations import selectors
-from automations.engine.triggers import TRIGGERS
 from automations.models import Automation, Run, RunStatus
 from automations.services.runs import RunNotActive
 from automations.services.runs import run_cancel as cancel_run
 from automations.services.summary import automation_summary
+from automations.triggers import TRIGGERS
 from billing.permissions import editor_required
 from billing.views.common import HtmxHttpRequest, wants_fragment
 

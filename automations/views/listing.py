@@ -11,10 +11,10 @@ from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import reswap, retarget
 
 from automations import selectors
-from automations.engine.triggers import TRIGGERS
 from automations.models import Automation
 from automations.services import definitions
 from automations.services.definitions import CANCEL, FINISH, DefinitionError
+from automations.triggers import TRIGGERS
 from billing.errors import BillingError
 from billing.permissions import editor_required
 from billing.views.common import HtmxHttpRequest, wants_fragment

@@ -12,8 +12,8 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 
 from automations.engine.actions import ACTIONS
-from automations.engine.triggers import TRIGGERS
 from automations.models import EventHandling, Run, RunStep, StepStatus
+from automations.triggers import TRIGGERS
 from billing.models import Event
 
 RUNS_SHOWN = 20

@@ -15,8 +15,8 @@ from moneyed import Money
 from automations.engine.actions import ACTIONS
 from automations.engine.actions.base import ActionError, ActionSkipped, ActionWait, InvalidParams
 from automations.engine.actions.common import webhook_event_id
-from automations.engine.triggers import TRIGGERS
 from automations.models import Automation, AutomationVersion, Run, RunStep
+from automations.triggers import TRIGGERS
 from billing import jobs, services
 from billing.models import AccountSettings, Event, Invoice, RetryPolicy
 from billing.services import LineItem

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from automations.engine.actions import ACTIONS
+from automations.engine.matching import in_priority_order
 from automations.models import Automation, AutomationVersion, Run, RunStatus, RunStep, StepStatus
 from automations.services.definitions import (
     DefinitionError,
@@ -15,7 +16,6 @@ from automations.services.definitions import (
     automation_enable,
     automation_reorder,
     automation_update,
-    in_priority_order,
     runs_on_old_versions,
     validate_definition,
 )

@@ -1,7 +1,7 @@
 """The triggers and filters of SPEC §2, with the triggers each filter is offered for."""
 
 from automations.engine.filters import FILTERS
-from automations.engine.triggers import TRIGGERS
+from automations.triggers import TRIGGERS
 
 ALL = set(TRIGGERS)
 INVOICE = {"invoice.due_date_upcoming", "invoice.finalized", "invoice.overdue"}

@@ -7,8 +7,9 @@ import re
 import pytest
 from django.urls import reverse
 
+from automations.engine.matching import in_priority_order
 from automations.models import Automation, Run, RunStatus
-from automations.services.definitions import automation_create, in_priority_order
+from automations.services.definitions import automation_create
 from billing import clock
 from billing.models import Event, Product, RetryPolicy
 from billing.services.customers import customer_create

@@ -6,9 +6,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from automations.engine.triggers import TRIGGERS
+from automations.engine.matching import in_priority_order
 from automations.models import Automation, Run
-from automations.services.definitions import in_priority_order
+from automations.triggers import TRIGGERS
 from tests.automations.test_engine import VOID, _overdue_invoice, automation
 from tests.automations.test_services_runs import make_run
 

@@ -4,7 +4,8 @@ or with the Up/Down buttons from the keyboard, the "never reached" notes followi
 import pytest
 from playwright.sync_api import expect
 
-from automations.services.definitions import automation_create, in_priority_order
+from automations.engine.matching import in_priority_order
+from automations.services.definitions import automation_create
 from tests.browser.conftest import log_in
 
 OVERDUE = "invoice.overdue"

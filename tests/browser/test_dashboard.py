@@ -11,8 +11,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from automations.engine.matching import in_priority_order
 from automations.models import Automation, Run, RunStatus
-from automations.services.definitions import automation_create, in_priority_order
+from automations.services.definitions import automation_create
 from billing import services
 from billing.models import RetryPolicy
 from tests.browser.conftest import log_in

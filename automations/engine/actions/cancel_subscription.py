@@ -3,7 +3,7 @@
 from automations.engine.actions import register
 from automations.engine.actions.base import Action, ActionSkipped, run_object
 from automations.engine.actions.common import DONE_EARLIER, done_earlier, subscription_of
-from automations.engine.triggers import PAYMENT_FAILED
+from automations.triggers import PAYMENT_FAILED
 from billing import services
 from billing.errors import BillingError
 

@@ -3,7 +3,7 @@
 from automations.engine.actions import register
 from automations.engine.actions.base import Action, ActionSkipped, InvalidParams, run_object
 from automations.engine.actions.common import emit_step_webhook, subscription_of
-from automations.engine.triggers import PAYMENT_FAILED, SUBSCRIPTION_TRIGGERS
+from automations.triggers import PAYMENT_FAILED, SUBSCRIPTION_TRIGGERS
 
 MAX_LABEL = 100
 

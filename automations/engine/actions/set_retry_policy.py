@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from automations.engine.actions import register
 from automations.engine.actions.base import Action, ActionError, ActionSkipped, ActionWait, InvalidParams, run_object
 from automations.engine.actions.common import format_datetime, invoice_state
-from automations.engine.triggers import PAYMENT_FAILED
+from automations.triggers import PAYMENT_FAILED
 from billing import clock, services
 from billing.errors import BillingError
 from billing.models import RetryPolicy, ScheduleKind
