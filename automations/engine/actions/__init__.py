@@ -1,14 +1,6 @@
 """The action registry: one module per action (see base.py for what an action is)."""
 
-from automations.engine.actions.base import Action
-
-ACTIONS: dict[str, Action] = {}
-
-
-def register(action_class: type[Action]) -> type[Action]:
-    ACTIONS[action_class.key] = action_class()
-    return action_class
-
+from automations.engine.actions.base import ACTIONS, register  # noqa: F401
 
 # Each module registers its action on import, in the order of SPEC §2 (the order the builder offers).
 # isort: off

@@ -59,6 +59,15 @@ class Action:
         raise NotImplementedError
 
 
+ACTIONS: dict[str, Action] = {}  # filled by each action's module (see __init__.py), by key
+
+
+def register(action_class: type[Action]) -> type[Action]:
+    """Class decorator: add one instance of the action to ACTIONS."""
+    ACTIONS[action_class.key] = action_class()
+    return action_class
+
+
 def _models() -> dict:
     from billing.models import Invoice, Quote, Subscription
 

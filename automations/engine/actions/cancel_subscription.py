@@ -1,7 +1,6 @@
 """Cancel subscription now: no new invoices, and its open invoices stop advancing."""
 
-from automations.engine.actions import register
-from automations.engine.actions.base import Action, ActionSkipped, run_object
+from automations.engine.actions.base import Action, ActionSkipped, register, run_object
 from automations.engine.actions.common import DONE_EARLIER, done_earlier, subscription_of
 from automations.triggers import PAYMENT_FAILED
 from billing import services

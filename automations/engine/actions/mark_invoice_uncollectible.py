@@ -1,7 +1,6 @@
 """Mark invoice uncollectible: bad debt, no more payment retries (`invoice.marked_uncollectible`)."""
 
-from automations.engine.actions import register
-from automations.engine.actions.base import Action, ActionSkipped, run_object
+from automations.engine.actions.base import Action, ActionSkipped, register, run_object
 from automations.engine.actions.common import DONE_EARLIER, done_earlier, invoice_state
 from automations.triggers import PAYMENT_FAILED
 from billing import services

@@ -4,8 +4,7 @@ cancellation date and an optional survey link."""
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
-from automations.engine.actions import register
-from automations.engine.actions.base import Action, ActionSkipped, InvalidParams, run_object
+from automations.engine.actions.base import Action, ActionSkipped, InvalidParams, register, run_object
 from automations.engine.actions.common import (
     format_date,
     send_step_email,

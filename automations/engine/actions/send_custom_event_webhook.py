@@ -1,7 +1,6 @@
 """Send the `customer.subscription.custom_event` webhook with a label the user chose."""
 
-from automations.engine.actions import register
-from automations.engine.actions.base import Action, ActionSkipped, InvalidParams, run_object
+from automations.engine.actions.base import Action, ActionSkipped, InvalidParams, register, run_object
 from automations.engine.actions.common import emit_step_webhook, subscription_of
 from automations.triggers import PAYMENT_FAILED, SUBSCRIPTION_TRIGGERS
 

@@ -1,7 +1,6 @@
 """Send the `invoice.will_be_due` webhook about an invoice whose due date is near."""
 
-from automations.engine.actions import register
-from automations.engine.actions.base import Action, ActionSkipped, run_object
+from automations.engine.actions.base import Action, ActionSkipped, register, run_object
 from automations.engine.actions.common import emit_step_webhook, invoice_state
 
 

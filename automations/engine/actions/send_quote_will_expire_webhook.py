@@ -1,7 +1,6 @@
 """Send the `quote.will_expire` webhook about a quote whose expiry date is near."""
 
-from automations.engine.actions import register
-from automations.engine.actions.base import Action, ActionSkipped, run_object
+from automations.engine.actions.base import Action, ActionSkipped, register, run_object
 from automations.engine.actions.common import emit_step_webhook
 
 

@@ -9,8 +9,7 @@ from django.core.validators import validate_email
 from django.db.models import Q
 
 from automations.engine.accounts import team_email_domains
-from automations.engine.actions import register
-from automations.engine.actions.base import Action, ActionSkipped, InvalidParams, run_object
+from automations.engine.actions.base import Action, ActionSkipped, InvalidParams, register, run_object
 from automations.engine.actions.common import batch_memo, object_details, send_step_email
 from automations.triggers import ALL_TRIGGERS, TRIGGERS
 from billing.permissions import EDITORS, VIEWERS

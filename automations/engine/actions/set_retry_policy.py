@@ -6,8 +6,15 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from automations.engine.actions import register
-from automations.engine.actions.base import Action, ActionError, ActionSkipped, ActionWait, InvalidParams, run_object
+from automations.engine.actions.base import (
+    Action,
+    ActionError,
+    ActionSkipped,
+    ActionWait,
+    InvalidParams,
+    register,
+    run_object,
+)
 from automations.engine.actions.common import format_datetime, invoice_state
 from automations.triggers import PAYMENT_FAILED
 from billing import clock, services
