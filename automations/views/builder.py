@@ -18,7 +18,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
-from automations import forms, selectors
+from automations import builder_post, selectors
 from automations.engine.accounts import default_currency
 from automations.engine.actions import ACTIONS
 from automations.engine.actions.send_team_email import PLACEHOLDERS, team_members
@@ -57,9 +57,9 @@ class Summary:
 class Page:
     """Everything the template needs besides the draft."""
 
-    draft: forms.Draft
+    draft: builder_post.Draft
     automation: Automation | None = None
-    errors: forms.SortedErrors = field(default_factory=forms.SortedErrors)
+    errors: builder_post.SortedErrors = field(default_factory=builder_post.SortedErrors)
     show_errors: bool = False
     save_failed: bool = False
 
@@ -68,7 +68,7 @@ def _plural(count: int, singular: str, plural: str | None = None) -> str:
     return f"{count} {singular if count == 1 else (plural or singular + 's')}"
 
 
-def _summary(draft: forms.Draft) -> Summary:
+def _summary(draft: builder_post.Draft) -> Summary:
     """The plain-language summary of what validates so far.
 
     1. Validate the whole definition: if it is valid, summarize it.
@@ -77,7 +77,7 @@ def _summary(draft: forms.Draft) -> Summary:
     3. With no valid step left, ask for the steps."""
     if draft.trigger_obj is None:
         return Summary("Choose a trigger to see a summary.")
-    definition = forms.to_definition(draft)
+    definition = builder_post.to_definition(draft)
     filters, steps, partial = definition["filters"], definition["steps"], False
     for _ in range(3):
         try:
@@ -96,7 +96,7 @@ def _summary(draft: forms.Draft) -> Summary:
     return Summary(INCOMPLETE, partial)
 
 
-def _trigger_rows(draft: forms.Draft) -> list[dict]:
+def _trigger_rows(draft: builder_post.Draft) -> list[dict]:
     return [
         {"trigger": t, "id": "trigger-" + t.key.replace(".", "-"), "checked": t.key == draft.trigger}
         for t in TRIGGERS.values()
@@ -139,7 +139,7 @@ def _step_rows(page: Page) -> list[dict]:
     return rows
 
 
-def _products(draft: forms.Draft) -> tuple[list[Product], bool]:
+def _products(draft: builder_post.Draft) -> tuple[list[Product], bool]:
     """The chosen products and the first active ones by name, PRODUCTS_SHOWN at most besides the
     chosen ones (one query), and whether some active products were left out."""
     chosen = {p for row in draft.filters if row.type == "product" for p in row.params.get("products", [])}
@@ -152,7 +152,7 @@ def _products(draft: forms.Draft) -> tuple[list[Product], bool]:
     return sorted(rows[:limit], key=lambda p: (p.name, p.pk)), len(rows) > limit
 
 
-def _placement(draft: forms.Draft, automation: Automation | None) -> selectors.Placement | None:
+def _placement(draft: builder_post.Draft, automation: Automation | None) -> selectors.Placement | None:
     if draft.trigger_obj is None:
         return None
     return selectors.builder_placement(
@@ -164,7 +164,7 @@ def _placement(draft: forms.Draft, automation: Automation | None) -> selectors.P
     )
 
 
-def _move_place(draft: forms.Draft, automation: Automation | None, direction: str) -> None:
+def _move_place(draft: builder_post.Draft, automation: Automation | None, direction: str) -> None:
     """Move the draft one row up or down among its trigger's automations; the focus stays on the
     button moved with, or goes to the other one at either end (where this one is disabled)."""
     placement = _placement(draft, automation)
@@ -189,7 +189,7 @@ def _context(request, page: Page) -> dict:
         "draft": draft,
         "automation": page.automation,
         "trigger": trigger,
-        "anchor": forms.anchor_name(trigger) if trigger and trigger.is_anchored else "",
+        "anchor": builder_post.anchor_name(trigger) if trigger and trigger.is_anchored else "",
         "ends_at_anchor": ENDS_AT_ANCHOR.get(trigger.key, "") if trigger else "",
         "trigger_rows": _trigger_rows(draft),
         "filter_rows": _filter_rows(page),
@@ -200,7 +200,7 @@ def _context(request, page: Page) -> dict:
         "action_choices": [a for a in ACTIONS.values() if trigger and trigger.key in a.allowed_triggers],
         "units": ["hours", "days"] if trigger and trigger.is_anchored else ["minutes", "hours", "days"],
         "max_steps": MAX_STEPS,
-        "errors": page.errors if page.show_errors else forms.SortedErrors(),
+        "errors": page.errors if page.show_errors else builder_post.SortedErrors(),
         "summary": _summary(draft),
         "form_url": reverse("automation_edit", args=[page.automation.public_id])
         if page.automation
@@ -233,9 +233,9 @@ def _render(request: HtmxHttpRequest, page: Page, *, status: int = 200) -> HttpR
     return response
 
 
-def _validate(draft: forms.Draft) -> dict[str, str]:
+def _validate(draft: builder_post.Draft) -> dict[str, str]:
     """The problems a save would report, without saving."""
-    definition = forms.to_definition(draft)
+    definition = builder_post.to_definition(draft)
     errors: dict[str, str] = {}
     name = draft.name.strip()
     if not name:
@@ -249,8 +249,8 @@ def _validate(draft: forms.Draft) -> dict[str, str]:
     return errors
 
 
-def _save(request, draft: forms.Draft, automation: Automation | None) -> Automation:
-    definition = forms.to_definition(draft) | {"place_before": draft.place_before}
+def _save(request, draft: builder_post.Draft, automation: Automation | None) -> Automation:
+    definition = builder_post.to_definition(draft) | {"place_before": draft.place_before}
     if automation is None:
         return automation_create(name=draft.name, user=request.user, **definition)
     return automation_update(automation=automation, name=draft.name, user=request.user, **definition)
@@ -293,7 +293,7 @@ def _builder(request: HtmxHttpRequest, automation: Automation | None) -> HttpRes
     if request.method != "POST":
         if automation is not None:
             version = automation.current_version
-            draft = forms.draft_from_definition(
+            draft = builder_post.draft_from_definition(
                 name=automation.name,
                 trigger=automation.trigger,
                 filters=version.filters if version else [],
@@ -301,10 +301,10 @@ def _builder(request: HtmxHttpRequest, automation: Automation | None) -> HttpRes
             )
         else:
             trigger = request.GET.get("trigger", "")
-            draft = forms.Draft(trigger=trigger if trigger in TRIGGERS else "")
+            draft = builder_post.Draft(trigger=trigger if trigger in TRIGGERS else "")
         return _render(request, Page(draft=draft, automation=automation))
 
-    draft = forms.parse_post(request.POST)
+    draft = builder_post.parse_post(request.POST)
     if automation is not None:
         draft.trigger = automation.trigger
     elif draft.trigger and draft.trigger not in TRIGGERS:
@@ -315,7 +315,7 @@ def _builder(request: HtmxHttpRequest, automation: Automation | None) -> HttpRes
     if trigger_changed:
         draft.place_before = None  # a place among the other trigger's automations
         before = (len(draft.filters), len(draft.steps), [(s.amount, s.unit, s.direction) for s in draft.steps])
-        forms.change_trigger(draft, previous)
+        builder_post.change_trigger(draft, previous)
         after = (len(draft.filters), len(draft.steps), [(s.amount, s.unit, s.direction) for s in draft.steps])
         trigger_changed = before != after  # something the user should look at before saving
 
@@ -325,20 +325,20 @@ def _builder(request: HtmxHttpRequest, automation: Automation | None) -> HttpRes
         verb, _, direction = action.partition(":")
         if verb == "move_place":
             _move_place(draft, automation, direction)
-        forms.apply_action(draft, action, new_filter=request.POST.get("new_filter", ""))
+        builder_post.apply_action(draft, action, new_filter=request.POST.get("new_filter", ""))
         if not draft.focus and request.htmx and request.htmx.trigger:
             # The controls are disabled during the request (so the focus is lost): give it back.
             draft.focus = request.htmx.trigger
         page = Page(draft=draft, automation=automation, show_errors=draft.validated)
         if page.show_errors:
-            page.errors = forms.sort_errors(_validate(draft), draft)
+            page.errors = builder_post.sort_errors(_validate(draft), draft)
         return _render(request, page)
 
     draft.validated = True
     page = Page(draft=draft, automation=automation, show_errors=True, save_failed=True)
     if trigger_changed:
         draft.notices.append("Nothing was saved: the trigger changed. Check the steps, then save again.")
-        page.errors = forms.sort_errors(_validate(draft), draft)
+        page.errors = builder_post.sort_errors(_validate(draft), draft)
         return _render(request, page, status=400)
     before_version = None
     if automation is not None:
@@ -346,10 +346,10 @@ def _builder(request: HtmxHttpRequest, automation: Automation | None) -> HttpRes
     try:
         saved = _save(request, draft, automation)
     except DefinitionError as exc:
-        page.errors = forms.sort_errors(exc.errors, draft)
+        page.errors = builder_post.sort_errors(exc.errors, draft)
         return _render(request, page, status=400)
     except BillingError as exc:  # archived meanwhile, …
-        page.errors = forms.SortedErrors(general=[exc.message])
+        page.errors = builder_post.SortedErrors(general=[exc.message])
         return _render(request, page, status=400)
     messages.success(request, _saved_message(saved, before_version))
     if request.htmx:

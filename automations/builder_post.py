@@ -1,4 +1,4 @@
-"""The builder's form: the posted fields as a draft, the draft as a definition for the engine, and
+"""The builder's post (no Django form): the posted fields as a draft, the draft as a definition for the engine, and
 the builder's own actions (add, remove, move, change trigger) applied to the draft.
 
 The POST is flat so that it works without JavaScript too:
