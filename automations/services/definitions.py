@@ -211,7 +211,8 @@ def validate_definition(*, trigger: str, filters: list, steps: list) -> CleanDef
     return CleanDefinition(trigger=trig.key, filters=clean_filters, steps=clean_steps)
 
 
-def _clean_name(name, errors: dict[str, str]) -> str:
+def clean_name(name, errors: dict[str, str]) -> str:
+    """The name without surrounding spaces; its problem, if any, goes to errors["name"]."""
     name = name.strip() if isinstance(name, str) else ""
     if not name:
         errors["name"] = "Enter a name."
@@ -224,14 +225,14 @@ def _clean_name(name, errors: dict[str, str]) -> str:
 
 def _validate(*, name, trigger: str, filters, steps, errors: dict[str, str]) -> tuple[str, CleanDefinition]:
     """The name and the definition, with the errors of both in one DefinitionError."""
-    clean_name = _clean_name(name, errors) if name is not None else ""
+    name = clean_name(name, errors) if name is not None else ""
     try:
         definition = validate_definition(trigger=trigger, filters=filters, steps=steps)
     except DefinitionError as exc:
         raise DefinitionError(errors | exc.errors) from None
     if errors:
         raise DefinitionError(errors)
-    return clean_name, definition
+    return name, definition
 
 
 def _active_automations(trigger: str):

@@ -27,10 +27,10 @@ from automations.models import Automation, Run, RunStatus
 from automations.services.definitions import (
     ENDS_AT_ANCHOR,
     MAX_STEPS,
-    NAME_MAX_LENGTH,
     DefinitionError,
     automation_create,
     automation_update,
+    clean_name,
     runs_on_old_versions,
     validate_definition,
 )
@@ -237,11 +237,7 @@ def _validate(draft: builder_post.Draft) -> dict[str, str]:
     """The problems a save would report, without saving."""
     definition = builder_post.to_definition(draft)
     errors: dict[str, str] = {}
-    name = draft.name.strip()
-    if not name:
-        errors["name"] = "Enter a name."
-    elif len(name) > NAME_MAX_LENGTH:
-        errors["name"] = f"A name can be at most {NAME_MAX_LENGTH} characters."
+    clean_name(draft.name, errors)
     try:
         validate_definition(**definition)
     except DefinitionError as exc:

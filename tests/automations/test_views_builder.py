@@ -477,6 +477,15 @@ def test_after_a_failed_save_builder_actions_keep_showing_the_problems(editor_cl
     assert "Enter a name." in text(response)
 
 
+def test_after_a_failed_save_a_name_with_a_null_character_is_refused_with_a_message(editor_client):
+    data = form(name="Dunning\x00", trigger=OVERDUE, validated="1", builder_action="add_step")
+    response = editor_client.post(NEW, data)
+    assert response.status_code == 200
+    assert '<p class="field-error" id="id_name-error">Remove the null character (\\x00) from this text.</p>' in (
+        response.content.decode()
+    )
+
+
 # Editing ----------------------------------------------------------------------------------------
 
 
