@@ -17,11 +17,13 @@ conditions and MAX_STEPS steps are read.
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.http import QueryDict
 
 from automations.engine.actions import ACTIONS
 from automations.engine.filters import FILTERS
+from automations.engine.scheduling import UNITS
 from automations.services.definitions import ENDS_AT_ANCHOR, LATEST_BEFORE_END, MAX_STEPS
 from automations.triggers import TRIGGERS
 
@@ -257,10 +259,9 @@ def new_step(draft: Draft) -> StepRow:
 
 def _hours(row: StepRow) -> int | None:
     amount = _amount(row.amount)
-    factor = {"minutes": 1 / 60, "hours": 1, "days": 24}.get(row.unit)
-    if not isinstance(amount, int) or factor is None:
+    if not isinstance(amount, int) or row.unit not in UNITS:
         return None
-    return math.ceil(amount * factor)
+    return math.ceil(amount * (UNITS[row.unit] / timedelta(hours=1)))
 
 
 def _as_amount(hours: int) -> tuple[str, str]:

@@ -4,6 +4,7 @@ for date-anchored ones."""
 from datetime import datetime, timedelta
 
 UNITS = {"minutes": timedelta(minutes=1), "hours": timedelta(hours=1), "days": timedelta(days=1)}
+ANCHORED_UNITS = {unit: UNITS[unit] for unit in ("hours", "days")}  # steps around a date: no minutes
 
 
 def delay_of(delay: dict) -> timedelta:

@@ -13,6 +13,7 @@ from django.db import transaction
 
 from automations.engine.actions import ACTIONS
 from automations.engine.filters import FILTERS, InvalidParams
+from automations.engine.scheduling import ANCHORED_UNITS, UNITS
 from automations.models import Automation, AutomationVersion, Run, RunStatus, RunStep, StepStatus
 from automations.services.summary import ANCHOR_NAMES
 from automations.triggers import TRIGGERS, Trigger
@@ -21,8 +22,6 @@ from billing.errors import BillingError
 
 MAX_STEPS = 20
 NAME_MAX_LENGTH = 200
-RELATIVE_UNITS = {"minutes": timedelta(minutes=1), "hours": timedelta(hours=1), "days": timedelta(days=1)}
-ANCHORED_UNITS = {"hours": timedelta(hours=1), "days": timedelta(days=1)}
 MAX_AMOUNT = {"minutes": 365 * 24 * 60, "hours": 365 * 24, "days": 365}
 DIRECTIONS = ("before", "after")
 FINISH, CANCEL = "finish", "cancel"
@@ -97,7 +96,7 @@ def _clean_delay(trigger: Trigger, delay) -> tuple[dict | None, str]:
         amount = int(amount)
     if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
         return None, "The delay must be a whole number, 0 or more."
-    units = ANCHORED_UNITS if trigger.is_anchored else RELATIVE_UNITS
+    units = ANCHORED_UNITS if trigger.is_anchored else UNITS
     if unit not in units:
         return None, f"Steps of '{trigger.label}' are timed in {' or '.join(units)}."
     if amount > MAX_AMOUNT[unit]:

@@ -23,6 +23,7 @@ from automations.engine.accounts import default_currency
 from automations.engine.actions import ACTIONS
 from automations.engine.actions.send_team_email import PLACEHOLDERS, team_members
 from automations.engine.filters import FILTERS
+from automations.engine.scheduling import ANCHORED_UNITS, UNITS
 from automations.models import Automation, Run, RunStatus
 from automations.services.definitions import (
     ENDS_AT_ANCHOR,
@@ -198,7 +199,7 @@ def _context(request, page: Page) -> dict:
             f for f in FILTERS.values() if trigger and trigger.key in f.allowed_triggers and f.key not in used
         ],
         "action_choices": [a for a in ACTIONS.values() if trigger and trigger.key in a.allowed_triggers],
-        "units": ["hours", "days"] if trigger and trigger.is_anchored else ["minutes", "hours", "days"],
+        "units": list(ANCHORED_UNITS if trigger and trigger.is_anchored else UNITS),
         "max_steps": MAX_STEPS,
         "errors": page.errors if page.show_errors else builder_post.SortedErrors(),
         "summary": _summary(draft),
