@@ -15,6 +15,8 @@ from automations.models import Automation, AutomationVersion, Run, RunStatus, Ru
 from automations.services.summary import (
     ANCHOR_NAMES,
     Parameter,
+    anchored_delay_words,
+    duration_words,
     retry_policies_named,
     step_parameters,
     summarize,
@@ -26,7 +28,6 @@ VERSIONS_SHOWN = 20
 RUN_STATUSES = [("active", "In progress"), *((s.value, s.label) for s in RunStatus if s != RunStatus.ACTIVE)]
 OBJECT_URLS = {"invoice": "invoice_detail", "quote": "quote_detail", "subscription": "subscription_detail"}
 UNFINISHED = (StepStatus.PENDING, StepStatus.RUNNING)
-SINGULAR = {"minutes": "minute", "hours": "hour", "days": "day"}
 
 
 def trigger_slug(key: str) -> str:
@@ -337,24 +338,16 @@ def step_label(step: RunStep) -> str:
     return action.label if action else step.action
 
 
-def _amount(delay: dict) -> str:
-    amount, unit = delay.get("amount", 0), delay.get("unit", "")
-    return f"{amount} {SINGULAR.get(unit, unit) if amount == 1 else unit}"
-
-
 def delay_words(trigger: Trigger, delay: dict, position: int) -> str:
     """The step's delay as defined: "3 days after the previous step", "2 days before the due date"."""
     if not isinstance(delay, dict):
         return ""
     if trigger.is_anchored:
-        anchor = ANCHOR_NAMES.get(trigger.anchor_field, "the date")
-        if not delay.get("amount"):
-            return f"on {anchor}"
-        return f"{_amount(delay)} {delay.get('direction', 'after')} {anchor}"
+        return anchored_delay_words(delay, ANCHOR_NAMES.get(trigger.anchor_field, "the date"))
     after = "the trigger" if position == 1 else "the previous step"
     if not delay.get("amount"):
         return f"right after {after}"
-    return f"{_amount(delay)} after {after}"
+    return f"{duration_words(delay)} after {after}"
 
 
 @dataclass

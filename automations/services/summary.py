@@ -29,15 +29,17 @@ def _describe(registry: dict, key, params) -> str:
         return item.label[0].lower() + item.label[1:]
 
 
-def _duration(delay: dict) -> str:
+def duration_words(delay: dict) -> str:
+    """A delay's length: "1 day", "3 hours"."""
     amount, unit = delay.get("amount"), delay.get("unit", "")
     return f"{amount} {SINGULAR.get(unit, unit) if amount == 1 else unit}"
 
 
-def _when(delay, anchor: str) -> str:
+def anchored_delay_words(delay, anchor: str) -> str:
+    """A date-anchored step's time: "on the due date", "2 days before the due date"."""
     if not isinstance(delay, dict) or not delay.get("amount"):
         return f"on {anchor}"
-    return f"{_duration(delay)} {delay.get('direction', 'after')} {anchor}"
+    return f"{duration_words(delay)} {delay.get('direction', 'after')} {anchor}"
 
 
 def summarize(*, trigger: str, filters: list, steps: list) -> str:
@@ -60,10 +62,10 @@ def summarize(*, trigger: str, filters: list, steps: list) -> str:
         action = _describe(ACTIONS, step.get("action"), step.get("params")) or "…"
         delay = step.get("delay")
         if trig and trig.is_anchored:
-            parts.append(f"{_when(delay, ANCHOR_NAMES.get(trig.anchor_field, 'the date'))}: {action}")
+            parts.append(f"{anchored_delay_words(delay, ANCHOR_NAMES.get(trig.anchor_field, 'the date'))}: {action}")
         else:
             if isinstance(delay, dict) and delay.get("amount"):
-                parts.append(f"wait {_duration(delay)}")
+                parts.append(f"wait {duration_words(delay)}")
             parts.append(action)
     if not parts:
         return text
