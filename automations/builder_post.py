@@ -25,6 +25,7 @@ from automations.engine.actions import ACTIONS
 from automations.engine.filters import FILTERS
 from automations.engine.scheduling import UNITS
 from automations.services.definitions import ENDS_AT_ANCHOR, LATEST_BEFORE_END, MAX_STEPS
+from automations.services.summary import plural
 from automations.triggers import TRIGGERS
 
 MAX_FILTERS = len(FILTERS)  # each condition type at most once
@@ -241,10 +242,6 @@ def to_definition(draft: Draft) -> dict:
 # Builder actions ----------------------------------------------------------------------------------
 
 
-def _plural(count: int, singular: str, plural: str) -> str:
-    return singular if count == 1 else plural
-
-
 def new_step(draft: Draft) -> StepRow:
     """A new step timed sensibly: right after the trigger (or 1 day after the previous step); for
     date-anchored triggers 1 day before the date, or at the previous step's time (kept in order)."""
@@ -347,10 +344,10 @@ def change_trigger(draft: Draft, old_key: str) -> None:
         parts = []
         if dropped_filters:
             labels = ", ".join(FILTERS[r.type].label for r in dropped_filters)
-            parts.append(f"{_plural(len(dropped_filters), 'condition', 'conditions')} {labels}")
+            parts.append(f"{plural(len(dropped_filters), 'condition')} {labels}")
         if dropped_steps:
             labels = ", ".join(ACTIONS[r.action].label for r in dropped_steps)
-            parts.append(f"{_plural(len(dropped_steps), 'step', 'steps')} {labels}")
+            parts.append(f"{plural(len(dropped_steps), 'step')} {labels}")
         draft.notices.append(f"Removed because '{new.label}' does not allow them: {'; '.join(parts)}.")
     converted = convert_delays(draft.steps, old, new)
     if (reason := ENDS_AT_ANCHOR.get(new.key)) and move_before_anchor(draft.steps):

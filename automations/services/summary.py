@@ -18,6 +18,11 @@ ANCHOR_NAMES = {
 SINGULAR = {"minutes": "minute", "hours": "hour", "days": "day"}
 
 
+def plural(count: int, singular: str, plural: str | None = None) -> str:
+    """The word for `count` things: "run" for 1, "runs" (or the given plural) otherwise."""
+    return singular if count == 1 else (plural or singular + "s")
+
+
 def _describe(registry: dict, key, params) -> str:
     """The registry's description; a draft the builder has not finished yet falls back to the label."""
     item = registry.get(key) if isinstance(key, str) else None

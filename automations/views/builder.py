@@ -35,7 +35,7 @@ from automations.services.definitions import (
     runs_on_old_versions,
     validate_definition,
 )
-from automations.services.summary import summarize
+from automations.services.summary import plural, summarize
 from automations.triggers import TRIGGERS
 from billing.errors import BillingError
 from billing.models import Product, RetryPolicy
@@ -63,10 +63,6 @@ class Page:
     errors: builder_post.SortedErrors = field(default_factory=builder_post.SortedErrors)
     show_errors: bool = False
     save_failed: bool = False
-
-
-def _plural(count: int, singular: str, plural: str | None = None) -> str:
-    return f"{count} {singular if count == 1 else (plural or singular + 's')}"
 
 
 def _summary(draft: builder_post.Draft) -> Summary:
@@ -274,7 +270,7 @@ def _saved_message(automation: Automation, before_version: int | None) -> str:
             automation=automation, status=RunStatus.ACTIVE, version__number=before_version
         ).count()
         which = f"version {before_version}" if on_previous == old else "the versions they started with"
-        text += f" {_plural(old, 'run')} in progress {'keeps' if old == 1 else 'keep'} {which}."
+        text += f" {old} {plural(old, 'run')} in progress {plural(old, 'keeps', 'keep')} {which}."
     return text
 
 
