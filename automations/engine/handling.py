@@ -24,11 +24,12 @@ from datetime import timedelta
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q
 
-from automations.engine import signals
+from automations.engine import event_effects
 from automations.engine.accounts import default_currency
 from automations.engine.end_conditions import Ending, ending_now
 from automations.engine.filters import rates_memo
 from automations.engine.matching import first_match, in_priority_order
+from automations.engine.objects import OBJECT_MODELS
 from automations.engine.runs import build_run, end_runs, finish_run, move_anchor, start_run
 from automations.models import EventHandling, HandledEvent, Run, RunStatus, RunStep
 from automations.triggers import PAYMENT_FAILED, TRIGGERS
@@ -54,8 +55,8 @@ def handle_event(event_id: int) -> bool:
 
 
 def _handle(event: Event) -> None:
-    starts, moves = signals.starts(event), signals.moves(event)
-    obj = signals.load_object(event) if starts or moves else None
+    starts, moves = event_effects.starts(event), event_effects.moves(event)
+    obj = event_effects.load_object(event) if starts or moves else None
     for start in starts:
         if obj is None:
             continue
@@ -69,7 +70,7 @@ def _handle(event: Event) -> None:
             event=event, trigger=start.trigger, handled_at=clock.now(), checks=checks, run=run,
             outcome=_outcome(start.trigger, automation, checks, stopped),
         )  # fmt: skip
-    for end in signals.ends(event):
+    for end in event_effects.ends(event):
         end_runs(object_id=event.object_id, trigger=end.trigger, reason_for=end.reason_for)
     for move in moves:
         anchor = (_anchor(obj, move.trigger) if obj else None) or move.anchor
@@ -104,11 +105,11 @@ def _kind(event: Event) -> str | None:
     """How the batch path takes the event, from its own snapshot: "starts" (it only starts runs,
     or does nothing), "ends" (it only ends runs), or None (one by one: it moves anchors, does
     both, or its starts read other events)."""
-    if event.type == "invoice.payment_failed" or signals.moves(event):
+    if event.type == "invoice.payment_failed" or event_effects.moves(event):
         return None
-    if not signals.ends(event):
+    if not event_effects.ends(event):
         return "starts"
-    return None if signals.starts(event) else "ends"
+    return None if event_effects.starts(event) else "ends"
 
 
 def _handle_one(event_id: int) -> int:
@@ -141,9 +142,9 @@ def _end_batch(events: list[Event]) -> int:
     one of them meanwhile, or the transaction meets a deadlock, they are handled one by one."""
     try:
         with transaction.atomic():
-            ends: dict[tuple[str, str], list[signals.End]] = {}
+            ends: dict[tuple[str, str], list[event_effects.End]] = {}
             for event in events:
-                for end in signals.ends(event):
+                for end in event_effects.ends(event):
                     ends.setdefault((event.object_id, end.trigger), []).append(end)
             concerned = Q()
             for object_id, trigger in ends:
@@ -165,7 +166,7 @@ OBJECT_PREFETCH = {"invoice": "lines__product", "quote": "lines__product", "subs
 
 def _start_all(events: list[Event]) -> None:
     now = clock.now()
-    planned = [(event, signals.starts(event)) for event in events]
+    planned = [(event, event_effects.starts(event)) for event in events]
     triggers = sorted({start.trigger for _, starts in planned for start in starts})
     automations = {trigger: in_priority_order(trigger) for trigger in triggers}
     currency = default_currency() if any(automations.values()) else None
@@ -219,11 +220,11 @@ def _load_objects(events: list[Event], *, prefetch_products: bool) -> dict[tuple
     """The events' objects by (object_type, public_id), one query per type (and its prefetch)."""
     wanted: dict[str, set[str]] = {}
     for event in events:
-        if event.object_type in signals.MODELS:
+        if event.object_type in OBJECT_MODELS:
             wanted.setdefault(event.object_type, set()).add(event.object_id)
     found = {}
     for object_type, public_ids in wanted.items():
-        rows = signals.MODELS[object_type].objects.select_related("customer").filter(public_id__in=public_ids)
+        rows = OBJECT_MODELS[object_type].objects.select_related("customer").filter(public_id__in=public_ids)
         if prefetch_products:
             rows = rows.prefetch_related(OBJECT_PREFETCH[object_type])
         found |= {(object_type, obj.public_id): obj for obj in rows}

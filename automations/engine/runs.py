@@ -80,7 +80,7 @@ def complete_runs(runs: list[Run], reason: str) -> None:
 
 def end_runs(*, object_id: str, trigger: str, reason_for: Callable[[Run], str | None]) -> int:
     """End the active runs of `trigger` on an object that `reason_for` says an end condition
-    ends (a reason), as `signals.End.reason_for` judges them."""
+    ends (a reason), as `event_effects.End.reason_for` judges them."""
     ended = 0
     for run in Run.objects.select_for_update().filter(object_id=object_id, trigger=trigger, status=RunStatus.ACTIVE):
         if reason := reason_for(run):

@@ -14,6 +14,7 @@ check state under a row lock, emails and webhooks use `step.idempotency_key`.
 from datetime import datetime
 
 from automations.engine.filters import InvalidParams
+from automations.engine.objects import OBJECT_MODELS
 
 
 class ActionSkipped(Exception):
@@ -68,12 +69,6 @@ def register(action_class: type[Action]) -> type[Action]:
     return action_class
 
 
-def _models() -> dict:
-    from billing.models import Invoice, Quote, Subscription
-
-    return {"invoice": Invoice, "quote": Quote, "subscription": Subscription}
-
-
 PRELOADED = "run_objects"
 
 
@@ -90,7 +85,7 @@ def preload_run_objects(runs) -> None:
     for run in runs:
         by_kind.setdefault(run.object_type, set()).add(run.object_id)
     for kind, public_ids in by_kind.items():
-        objects = _models()[kind].objects.select_related("customer").filter(public_id__in=public_ids)
+        objects = OBJECT_MODELS[kind].objects.select_related("customer").filter(public_id__in=public_ids)
         preloaded.update(((kind, obj.public_id), obj) for obj in objects)
 
 
@@ -111,7 +106,7 @@ def run_object(step):
     key = (step.run.object_type, step.run.object_id)
     if (obj := batch_memo(PRELOADED, dict).pop(key, None)) is not None:
         return obj
-    return _models()[key[0]].objects.select_related("customer").get(public_id=key[1])
+    return OBJECT_MODELS[key[0]].objects.select_related("customer").get(public_id=key[1])
 
 
 __all__ = ["Action", "ActionError", "ActionSkipped", "ActionWait", "InvalidParams", "run_object"]

@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from automations.engine.end_conditions import State, ending
+from automations.engine.objects import OBJECT_MODELS
 from automations.triggers import TRIGGERS
-from billing.models import Event, Invoice, Quote, Subscription
+from billing.models import Event
 
-MODELS = {"invoice": Invoice, "quote": Quote, "subscription": Subscription}
 OBJECT_TRIGGERS = {
-    kind: [key for key, trigger in TRIGGERS.items() if trigger.object_type == kind] for kind in MODELS
+    kind: [key for key, trigger in TRIGGERS.items() if trigger.object_type == kind] for kind in OBJECT_MODELS
 }  # the triggers whose runs are about an object of each kind
 
 
@@ -47,7 +47,7 @@ class Move:
 
 
 def load_object(event: Event):
-    model = MODELS.get(event.object_type)
+    model = OBJECT_MODELS.get(event.object_type)
     if model is None:
         return None
     return model.objects.select_related("customer").filter(public_id=event.object_id).first()
