@@ -15,6 +15,8 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from notifications.backoff import doubling_wait
+
 logger = logging.getLogger(__name__)
 
 FIRST_WAIT = 0.5  # seconds before the first retry; doubled after each failed one
@@ -67,7 +69,7 @@ class Outage:
 
     def backoff(self) -> float:
         """Seconds to wait before the next tick while the outage lasts."""
-        return min(self.longest_wait, self.first_wait * 2 ** max(0, self.failed_ticks - 1))
+        return doubling_wait(self.first_wait, self.failed_ticks, longest=self.longest_wait)
 
     def run[T](self, tick: Callable[[], T]) -> T | None:
         """Run one tick of the loop: its result, or None when it failed because the database or

@@ -36,6 +36,7 @@ from django.db.models import F, Q
 
 from billing import clock
 from notifications import queue
+from notifications.backoff import doubling_wait
 from notifications.models import DeliveryAttempt, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from notifications.services.endpoints import signing_secrets
 from notifications.services.events import RETRY_WINDOW
@@ -64,7 +65,7 @@ class Outcome:
 
 def retry_delay(attempt: int, rng: random.Random | None = None) -> timedelta:
     """Exponential backoff with ±20 % jitter: 30 s, 1 min, 2 min … capped at 6 h."""
-    base = min(FIRST_RETRY * 2 ** (attempt - 1), MAX_RETRY_DELAY)
+    base = doubling_wait(FIRST_RETRY, attempt, longest=MAX_RETRY_DELAY)
     return base * (rng or random).uniform(0.8, 1.2)
 
 

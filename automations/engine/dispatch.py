@@ -30,6 +30,7 @@ from automations.engine.scheduling import delay_of
 from automations.models import Run, RunStatus, RunStep, StepStatus
 from automations.triggers import TRIGGERS
 from billing import clock
+from notifications.backoff import doubling_wait
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def lease() -> timedelta:
 
 def retry_delay(attempt: int) -> timedelta:
     """Backoff for transient failures: 1, 2, 4, 8 minutes."""
-    return timedelta(minutes=2 ** (attempt - 1))
+    return doubling_wait(timedelta(minutes=1), attempt)
 
 
 def claim_due(limit: int = 50) -> list[int]:
