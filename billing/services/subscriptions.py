@@ -114,7 +114,9 @@ def _set_status(subscription: Subscription, target: str, **fields) -> Subscripti
         for name, value in fields.items():
             setattr(subscription, name, value)
         subscription.save(update_fields=["status", *fields, "updated"])
-        event_type = EventType.SUBSCRIPTION_DELETED if target == "canceled" else EventType.SUBSCRIPTION_UPDATED
+        event_type = (
+            EventType.SUBSCRIPTION_DELETED if target == SubscriptionStatus.CANCELED else EventType.SUBSCRIPTION_UPDATED
+        )
         record_event(type=event_type, obj=subscription, before=before)
     return subscription
 

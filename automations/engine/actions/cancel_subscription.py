@@ -5,6 +5,7 @@ from automations.engine.actions.common import DONE_EARLIER, done_earlier, subscr
 from automations.triggers import PAYMENT_FAILED
 from billing import services
 from billing.errors import BillingError
+from billing.models import SubscriptionStatus
 
 
 @register
@@ -20,7 +21,7 @@ class CancelSubscription(Action):
         subscription = subscription_of(run_object(step))
         if subscription is None:
             raise ActionSkipped("the invoice has no subscription")
-        if subscription.status == "canceled":
+        if subscription.status == SubscriptionStatus.CANCELED:
             if done_earlier(step, subscription.canceled_at):
                 return {"subscription": subscription.public_id, "status": subscription.status, "note": DONE_EARLIER}
             raise ActionSkipped("subscription is already canceled")

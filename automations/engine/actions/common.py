@@ -10,16 +10,17 @@ from django.urls import reverse
 from django.utils import formats, timezone
 
 from billing import clock
+from billing.models import InvoiceStatus, SubscriptionStatus
 from billing.models.fields import public_id_for
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 INVOICE_STATES = {
-    "draft": "invoice is a draft",
-    "open": "invoice is open",
-    "paid": "invoice is paid",
-    "void": "invoice is void",
-    "uncollectible": "invoice is uncollectible",
+    InvoiceStatus.DRAFT: "invoice is a draft",
+    InvoiceStatus.OPEN: "invoice is open",
+    InvoiceStatus.PAID: "invoice is paid",
+    InvoiceStatus.VOID: "invoice is void",
+    InvoiceStatus.UNCOLLECTIBLE: "invoice is uncollectible",
 }
 
 
@@ -121,7 +122,7 @@ def subscription_amount(subscription) -> str:
 
 def days_overdue(obj) -> int:
     due = getattr(obj, "due_date", None) if kind_of(obj) == "invoice" else None
-    if due is None or obj.status != "open":
+    if due is None or obj.status != InvoiceStatus.OPEN:
         return 0
     late = clock.now(customer=obj.customer) - due
     return max(late.days, 0)
@@ -163,13 +164,13 @@ def object_details(obj) -> dict:
             rows.append(("Products", products))
         if amount:
             rows.append(("Price", amount))
-        if obj.cancel_at and obj.status != "canceled":
+        if obj.cancel_at and obj.status != SubscriptionStatus.CANCELED:
             rows.append(("Cancels on", format_date(obj.cancel_at)))
         if obj.canceled_at:
             rows.append(("Canceled on", format_date(obj.canceled_at)))
-        if obj.pause_starts_at and obj.status != "canceled":
+        if obj.pause_starts_at and obj.status != SubscriptionStatus.CANCELED:
             rows.append(("Collection pauses on", format_date(obj.pause_starts_at)))
-        if obj.pause_resumes_at and obj.status != "canceled":
+        if obj.pause_resumes_at and obj.status != SubscriptionStatus.CANCELED:
             rows.append(("Collection resumes on", format_date(obj.pause_resumes_at)))
     link = object_link(obj)
     return {

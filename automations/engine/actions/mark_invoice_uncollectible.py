@@ -5,6 +5,7 @@ from automations.engine.actions.common import DONE_EARLIER, done_earlier, invoic
 from automations.triggers import PAYMENT_FAILED
 from billing import services
 from billing.errors import BillingError
+from billing.models import InvoiceStatus
 
 
 @register
@@ -19,11 +20,11 @@ class MarkInvoiceUncollectible(Action):
 
     def execute(self, step) -> dict:
         invoice = run_object(step)
-        if invoice.status == "uncollectible":
+        if invoice.status == InvoiceStatus.UNCOLLECTIBLE:
             if done_earlier(step, invoice.marked_uncollectible_at):
                 return {"invoice": invoice.public_id, "status": invoice.status, "note": DONE_EARLIER}
             raise ActionSkipped("invoice is already uncollectible")
-        if invoice.status != "open":
+        if invoice.status != InvoiceStatus.OPEN:
             raise ActionSkipped(invoice_state(invoice))
         try:
             invoice = services.invoice_mark_uncollectible(invoice=invoice)

@@ -5,6 +5,7 @@ from automations.engine.actions.common import DONE_EARLIER, done_earlier, subscr
 from automations.triggers import PAYMENT_FAILED
 from billing import services
 from billing.errors import BillingError
+from billing.models import SubscriptionStatus
 
 
 @register
@@ -20,12 +21,12 @@ class MarkSubscriptionUnpaid(Action):
         subscription = subscription_of(run_object(step))
         if subscription is None:
             raise ActionSkipped("the invoice has no subscription")
-        if subscription.status == "unpaid":
+        if subscription.status == SubscriptionStatus.UNPAID:
             # No unpaid_at: `updated` is when it last changed, at the latest when it became unpaid.
             if done_earlier(step, subscription.updated):
                 return {"subscription": subscription.public_id, "status": subscription.status, "note": DONE_EARLIER}
             raise ActionSkipped("subscription is already unpaid")
-        if subscription.status == "canceled":
+        if subscription.status == SubscriptionStatus.CANCELED:
             raise ActionSkipped("subscription is canceled")
         try:
             subscription = services.subscription_mark_unpaid(subscription=subscription)

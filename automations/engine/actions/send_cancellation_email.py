@@ -12,6 +12,7 @@ from automations.engine.actions.common import (
     subscription_items,
     subscription_of,
 )
+from billing.models import SubscriptionStatus
 
 MAX_URL = 500
 
@@ -45,7 +46,7 @@ class SendCancellationEmail(Action):
         subscription = subscription_of(run_object(step))
         if subscription is None:
             raise ActionSkipped("there is no subscription")
-        if subscription.status != "canceled":
+        if subscription.status != SubscriptionStatus.CANCELED:
             raise ActionSkipped(f"subscription is {subscription.get_status_display().lower()}, not canceled")
         customer = subscription.customer
         if not customer.email:

@@ -2,6 +2,7 @@
 
 from automations.engine.actions.base import Action, ActionSkipped, register, run_object
 from automations.engine.actions.common import emit_step_webhook, invoice_state
+from billing.models import InvoiceStatus
 
 
 @register
@@ -16,6 +17,6 @@ class SendInvoiceWillBeDueWebhook(Action):
 
     def execute(self, step) -> dict:
         invoice = run_object(step)
-        if invoice.status != "open":
+        if invoice.status != InvoiceStatus.OPEN:
             raise ActionSkipped(invoice_state(invoice))
         return emit_step_webhook(step, type=self.event_type, obj=invoice)

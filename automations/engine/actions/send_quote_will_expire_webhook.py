@@ -2,6 +2,7 @@
 
 from automations.engine.actions.base import Action, ActionSkipped, register, run_object
 from automations.engine.actions.common import emit_step_webhook
+from billing.models import QuoteStatus
 
 
 @register
@@ -16,6 +17,6 @@ class SendQuoteWillExpireWebhook(Action):
 
     def execute(self, step) -> dict:
         quote = run_object(step)
-        if quote.status != "open":
+        if quote.status != QuoteStatus.OPEN:
             raise ActionSkipped(f"quote is {quote.get_status_display().lower()}")
         return emit_step_webhook(step, type=self.event_type, obj=quote)

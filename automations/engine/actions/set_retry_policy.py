@@ -19,7 +19,7 @@ from automations.engine.actions.common import format_datetime, invoice_state
 from automations.triggers import PAYMENT_FAILED
 from billing import clock, services
 from billing.errors import BillingError
-from billing.models import RetryPolicy, ScheduleKind
+from billing.models import InvoiceStatus, RetryPolicy, ScheduleKind
 
 POLICY_FIELDS = ("name", "schedule_kind", "max_retries", "within_days", "day_offsets", "end_behavior")
 
@@ -120,9 +120,9 @@ class SetRetryPolicy(Action):
         3. While retries remain, hold the run until a little after the next retry.
         4. Once they are exhausted (no next attempt), the run goes on."""
         invoice = run_object(step)
-        if invoice.status == "paid":
+        if invoice.status == InvoiceStatus.PAID:
             raise ActionSkipped("invoice paid")
-        if invoice.status != "open":
+        if invoice.status != InvoiceStatus.OPEN:
             raise ActionSkipped(invoice_state(invoice))
         policy = self._policy(step.params)
         already_waiting = bool(step.result and "waiting" in step.result)  # attached on an earlier wake-up
@@ -131,7 +131,7 @@ class SetRetryPolicy(Action):
                 invoice = services.invoice_update(invoice=invoice, retry_policy=policy)
             except BillingError as exc:
                 raise ActionSkipped(exc.message) from exc
-        if invoice.status == "open" and invoice.next_payment_attempt is not None:
+        if invoice.status == InvoiceStatus.OPEN and invoice.next_payment_attempt is not None:
             now = clock.now(customer=invoice.customer)
             until = max(invoice.next_payment_attempt, now) + RETRY_GRACE
             raise ActionWait(

@@ -5,6 +5,7 @@ from automations.engine.actions.common import DONE_EARLIER, done_earlier, invoic
 from automations.triggers import PAYMENT_FAILED
 from billing import services
 from billing.errors import BillingError
+from billing.models import InvoiceStatus
 
 
 @register
@@ -19,11 +20,11 @@ class VoidInvoice(Action):
 
     def execute(self, step) -> dict:
         invoice = run_object(step)
-        if invoice.status == "void":
+        if invoice.status == InvoiceStatus.VOID:
             if done_earlier(step, invoice.voided_at):
                 return {"invoice": invoice.public_id, "status": invoice.status, "note": DONE_EARLIER}
             raise ActionSkipped("invoice is already void")
-        if invoice.status not in ("open", "uncollectible"):
+        if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
             raise ActionSkipped(invoice_state(invoice))
         try:
             invoice = services.invoice_void(invoice=invoice)
