@@ -25,7 +25,10 @@ from automations.triggers import TRIGGERS, Trigger
 from billing.models import Product
 
 VERSIONS_SHOWN = 20
-RUN_STATUSES = [("active", "In progress"), *((s.value, s.label) for s in RunStatus if s != RunStatus.ACTIVE)]
+RUN_STATUSES = [
+    (RunStatus.ACTIVE.value, "In progress"),
+    *((s.value, s.label) for s in RunStatus if s != RunStatus.ACTIVE),
+]
 OBJECT_URLS = {"invoice": "invoice_detail", "quote": "quote_detail", "subscription": "subscription_detail"}
 UNFINISHED = (StepStatus.PENDING, StepStatus.RUNNING)
 
