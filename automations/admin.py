@@ -3,7 +3,7 @@ Automations are made and changed through the services (and the dashboard builder
 
 from django.contrib import admin
 
-from automations.models import Automation, AutomationVersion, EventHandling, Run, RunStep
+from automations.models import Automation, AutomationVersion, MatchingRecord, Run, RunStep
 from billing.admin.base import ReadOnly
 
 
@@ -39,8 +39,8 @@ class RunAdmin(ReadOnly, admin.ModelAdmin):
     inlines = [StepInline]
 
 
-@admin.register(EventHandling)
-class EventHandlingAdmin(ReadOnly, admin.ModelAdmin):
+@admin.register(MatchingRecord)
+class MatchingRecordAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("event", "trigger", "outcome", "handled_at")
     list_filter = ("trigger",)
     list_select_related = ("event",)

@@ -136,7 +136,7 @@ class RunStep(models.Model):
         return f"{self.run.public_id}:step:{self.position}"
 
 
-class EventHandling(models.Model):
+class MatchingRecord(models.Model):
     """The matching record: for one event and trigger, the automations checked in priority order
     and why each did or did not match (SPEC §2)."""
 
@@ -145,11 +145,13 @@ class EventHandling(models.Model):
     handled_at = models.DateTimeField()
     checks = DocumentField(default=list)
     outcome = models.CharField(max_length=300)
-    run = models.OneToOneField(Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="handling")
+    run = models.OneToOneField(Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="matching_record")
 
     class Meta:
         ordering = ["-handled_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["event", "trigger"], name="one_handling_per_event_and_trigger")]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "trigger"], name="one_matching_record_per_event_and_trigger")
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} / {self.trigger}: {self.outcome}"

@@ -81,7 +81,7 @@ TABLES = [
     "automations_automationversion",
     "automations_automation",
     "automations_runstep",
-    "automations_eventhandling",
+    "automations_matchingrecord",
     "automations_handledevent",
     "automations_run",
     "billing_event",
@@ -342,7 +342,7 @@ def build(size: Sizes) -> None:
             cursor,
             "matching records",
             """
-            INSERT INTO automations_eventhandling (event_id, trigger, handled_at, checks, outcome, run_id)
+            INSERT INTO automations_matchingrecord (event_id, trigger, handled_at, checks, outcome, run_id)
             SELECT r.event_id, r.trigger, r.started_at,
                    jsonb_build_array(jsonb_build_object('name', a.name, 'automation', a.public_id, 'matched', true)),
                    'Started a run of ' || a.name, r.id

@@ -28,12 +28,12 @@ def reset() -> None:
     """Empty the tables the engine scenarios fill (the bench database is the benchmarks' own)."""
     from django_q.models import OrmQ, Task
 
-    from automations.models import Automation, AutomationVersion, EventHandling, HandledEvent, Run, RunStep
+    from automations.models import Automation, AutomationVersion, HandledEvent, MatchingRecord, Run, RunStep
     from billing.models import Customer, Event, Invoice, InvoiceLine
     from notifications.models import OutboundEmail
 
     models = [
-        RunStep, Run, EventHandling, HandledEvent, AutomationVersion, Automation, OutboundEmail, Event,
+        RunStep, Run, MatchingRecord, HandledEvent, AutomationVersion, Automation, OutboundEmail, Event,
         InvoiceLine, Invoice, Customer, OrmQ, Task,
     ]  # fmt: skip
     tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)

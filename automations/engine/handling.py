@@ -5,7 +5,7 @@ happened, move pending steps whose anchor date moved; keep the matching record.
 2. For each trigger it starts: pick the first matching automation and start its run, unless
    the object's current state already meets the trigger's end condition (events handled out of
    order: the invoice was paid before its `invoice.finalized` was handled); record the checks
-   and the outcome (EventHandling). The unique constraints on (event, trigger) make a second,
+   and the outcome (MatchingRecord). The unique constraints on (event, trigger) make a second,
    concurrent handling fail and roll back instead of starting a second run.
 3. End runs and move anchors as the event says (only runs that earlier events started: an
    event handled late does not end a run on a state older than the run).
@@ -31,7 +31,7 @@ from automations.engine.filters import rates_memo
 from automations.engine.matching import first_match, in_priority_order
 from automations.engine.objects import OBJECT_MODELS
 from automations.engine.runs import build_run, end_runs, finish_run, move_anchor, start_run
-from automations.models import EventHandling, HandledEvent, Run, RunStatus, RunStep
+from automations.models import HandledEvent, MatchingRecord, Run, RunStatus, RunStep
 from automations.triggers import PAYMENT_FAILED, TRIGGERS
 from billing import clock
 from billing.models import Event
@@ -66,7 +66,7 @@ def _handle(event: Event) -> None:
         run = None
         if automation is not None and stopped is None:
             run = start_run(automation=automation, event=event, trigger=start.trigger, anchor=anchor)
-        EventHandling.objects.create(
+        MatchingRecord.objects.create(
             event=event, trigger=start.trigger, handled_at=clock.now(), checks=checks, run=run,
             outcome=_outcome(start.trigger, automation, checks, stopped),
         )  # fmt: skip
@@ -194,7 +194,7 @@ def _start_all(events: list[Event]) -> None:
                     runs.append(run)
                     steps += run_steps
                 handlings.append(
-                    EventHandling(
+                    MatchingRecord(
                         event=event,
                         trigger=start.trigger,
                         handled_at=now,
@@ -209,7 +209,7 @@ def _start_all(events: list[Event]) -> None:
     RunStep.objects.bulk_create(steps)
     for handling in handlings:
         handling.run = handling.run
-    EventHandling.objects.bulk_create(handlings)
+    MatchingRecord.objects.bulk_create(handlings)
     HandledEvent.objects.bulk_create([HandledEvent(event=event, handled_at=now) for event in events])
 
 

@@ -12,7 +12,7 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 
 from automations.engine.actions import ACTIONS
-from automations.models import EventHandling, Run, RunStep, StepStatus
+from automations.models import MatchingRecord, Run, RunStep, StepStatus
 from automations.triggers import TRIGGERS
 from billing.models import Event
 
@@ -58,15 +58,15 @@ class CheckLine:
 
 
 @dataclass(frozen=True)
-class MatchingRecord:
+class RecordInWords:
     trigger_label: str
     checks: list[CheckLine]
     outcome: str
     run: Run | None
 
 
-def _record(handling: EventHandling) -> MatchingRecord:
-    trigger = TRIGGERS.get(handling.trigger)
+def _record(record: MatchingRecord) -> RecordInWords:
+    trigger = TRIGGERS.get(record.trigger)
     checks = [
         CheckLine(
             name=str(check.get("name", "")),
@@ -76,22 +76,22 @@ def _record(handling: EventHandling) -> MatchingRecord:
             expected=str(check.get("expected", "")),
             found=str(check.get("found", "")),
         )
-        for check in handling.checks
+        for check in record.checks
         if isinstance(check, dict)
     ]
-    return MatchingRecord(trigger.label if trigger else handling.trigger, checks, handling.outcome, handling.run)
+    return RecordInWords(trigger.label if trigger else record.trigger, checks, record.outcome, record.run)
 
 
-def matching_records(events: list[Event]) -> dict[int, list[MatchingRecord]]:
+def matching_records(events: list[Event]) -> dict[int, list[RecordInWords]]:
     """The matching records of these events (one query), by event pk, in trigger order."""
-    by_event: dict[int, list[MatchingRecord]] = {}
-    handlings = (
-        EventHandling.objects.filter(event__in=[event.pk for event in events])
+    by_event: dict[int, list[RecordInWords]] = {}
+    records = (
+        MatchingRecord.objects.filter(event__in=[event.pk for event in events])
         .select_related("run__automation")
         .order_by("event_id", "trigger")
     )
-    for handling in handlings:
-        by_event.setdefault(handling.event_id, []).append(_record(handling))
+    for record in records:
+        by_event.setdefault(record.event_id, []).append(_record(record))
     return by_event
 
 

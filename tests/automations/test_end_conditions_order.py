@@ -10,7 +10,7 @@ from moneyed import Money
 
 from automations.engine.dispatch import dispatch_due
 from automations.engine.handling import handle_batch, handle_event, handle_unhandled
-from automations.models import EventHandling, Run, RunStep
+from automations.models import MatchingRecord, Run, RunStep
 from billing import jobs, services
 from billing.models import AccountSettings, Event
 from notifications.models import OutboundEmail, WebhookDelivery, WebhookEndpoint
@@ -70,8 +70,8 @@ def _event(obj, type_: str) -> int:
     return Event.objects.filter(object_id=obj.public_id, type=type_).latest("pk").pk
 
 
-def _record(event_id: int, trigger: str) -> EventHandling:
-    return EventHandling.objects.get(event_id=event_id, trigger=trigger)
+def _record(event_id: int, trigger: str) -> MatchingRecord:
+    return MatchingRecord.objects.get(event_id=event_id, trigger=trigger)
 
 
 def _send_invoice(due_in_days: int = 10):

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from automations.engine.dispatch import claim_due, dispatch_due, lease
 from automations.engine.handling import handle_event, handle_unhandled
-from automations.models import Automation, AutomationVersion, EventHandling, Run, RunStep
+from automations.models import Automation, AutomationVersion, MatchingRecord, Run, RunStep
 from billing import jobs, services
 from billing.models import Event
 from tests.factories import make_customer, make_invoice
@@ -56,7 +56,7 @@ def test_the_first_matching_automation_in_priority_order_wins_and_the_record_say
     _overdue_invoice(django_capture_on_commit_callbacks, metadata={"segment": "smb"})
     run = Run.objects.get()
     assert run.automation == everyone
-    record = EventHandling.objects.get()
+    record = MatchingRecord.objects.get()
     assert [c["name"] for c in record.checks] == ["Enterprise", "Everyone"]
     assert record.checks[0]["matched"] is False
     assert record.checks[0]["expected"] == "segment = enterprise" and record.checks[0]["found"] == "segment = smb"
@@ -67,7 +67,7 @@ def test_a_disabled_automation_matches_nothing(django_capture_on_commit_callback
     automation("invoice.overdue", [VOID], enabled=False)
     _overdue_invoice(django_capture_on_commit_callbacks)
     assert not Run.objects.exists()
-    assert EventHandling.objects.get().outcome == "no enabled automation for this trigger"
+    assert MatchingRecord.objects.get().outcome == "no enabled automation for this trigger"
 
 
 def test_handling_the_same_event_twice_starts_one_run(django_capture_on_commit_callbacks):
@@ -75,7 +75,7 @@ def test_handling_the_same_event_twice_starts_one_run(django_capture_on_commit_c
     _overdue_invoice(django_capture_on_commit_callbacks)
     event = Event.objects.get(type="invoice.overdue")
     assert handle_event(event.pk) is False
-    assert Run.objects.count() == 1 and EventHandling.objects.count() == 1
+    assert Run.objects.count() == 1 and MatchingRecord.objects.count() == 1
 
 
 def test_the_sweep_handles_an_event_whose_task_was_lost():

@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from automations.engine.handling import handle_event
-from automations.models import EventHandling, HandledEvent, Run
+from automations.models import HandledEvent, MatchingRecord, Run
 from billing import jobs
 from billing.models import Event
 from tests.automations.test_engine import VOID, automation
@@ -44,4 +44,4 @@ def test_the_same_event_handled_five_times_by_four_workers_at_once_starts_one_ru
     assert not errors, errors
     assert results.count(True) == 1 and len(results) == 20
     assert Run.objects.count() == 1
-    assert EventHandling.objects.count() == 1 and HandledEvent.objects.count() == 1
+    assert MatchingRecord.objects.count() == 1 and HandledEvent.objects.count() == 1

@@ -13,7 +13,7 @@ from django.utils import timezone
 from automations import tasks
 from automations.engine import handling
 from automations.engine.handling import handle_batch, handle_event
-from automations.models import EventHandling, HandledEvent, Run, RunStep
+from automations.models import HandledEvent, MatchingRecord, Run, RunStep
 from billing import jobs, services
 from billing.models import Event, InvoiceLine, Product
 from billing.services.exchange_rates import exchange_rate_set
@@ -123,14 +123,14 @@ def _state() -> dict:
     )
     handlings = {
         (h.event_id, h.trigger): (h.checks, h.outcome, h.run and (h.run.event_id, h.run.trigger))
-        for h in EventHandling.objects.select_related("run")
+        for h in MatchingRecord.objects.select_related("run")
     }
     handled = set(HandledEvent.objects.values_list("event_id", flat=True))
     return {"runs": runs, "steps": steps, "handlings": handlings, "handled": handled}
 
 
 def _forget() -> None:
-    EventHandling.objects.all().delete()
+    MatchingRecord.objects.all().delete()
     HandledEvent.objects.all().delete()
     RunStep.objects.all().delete()
     Run.objects.all().delete()
@@ -196,7 +196,7 @@ def test_a_conflict_rolls_the_batch_back_and_handles_its_events_one_by_one(monke
     monkeypatch.setattr(handling, "_start_all", concurrent)
     assert handle_batch(overdue) == len(overdue)
     assert Run.objects.count() == 4 == len(set(Run.objects.values_list("event_id", flat=True)))
-    assert HandledEvent.objects.count() == len(overdue) and EventHandling.objects.count() == len(overdue)
+    assert HandledEvent.objects.count() == len(overdue) and MatchingRecord.objects.count() == len(overdue)
     assert set(events) > set(overdue)
 
 
@@ -213,7 +213,7 @@ def test_a_batch_of_fifty_events_takes_a_bounded_number_of_queries(django_assert
     assert len(events) == 50
     with django_assert_max_num_queries(20):
         assert handle_batch(events) == 50
-    assert HandledEvent.objects.count() == 50 and EventHandling.objects.count() == 50
+    assert HandledEvent.objects.count() == 50 and MatchingRecord.objects.count() == 50
     assert Run.objects.count() == RunStep.objects.count() / 3 > 0
 
 
@@ -249,7 +249,7 @@ def test_batches_and_single_events_handled_concurrently_start_one_run_per_event(
     assert not errors, errors
     assert sum(results) == len(events)
     assert Counter(Run.objects.values_list("event_id", flat=True)) == Counter(dict.fromkeys(events, 1))
-    assert EventHandling.objects.count() == len(events) and HandledEvent.objects.count() == len(events)
+    assert MatchingRecord.objects.count() == len(events) and HandledEvent.objects.count() == len(events)
     assert RunStep.objects.count() == 3 * len(events)
 
 
@@ -287,4 +287,4 @@ def test_a_batch_keeps_the_order_of_starts_and_ends_on_one_object():
     events = list(Event.objects.order_by("pk").values_list("pk", flat=True))
     assert handle_batch(events) == len(events)
     assert not Run.objects.exists()
-    assert EventHandling.objects.get().outcome == "not started: invoice already paid"
+    assert MatchingRecord.objects.get().outcome == "not started: invoice already paid"

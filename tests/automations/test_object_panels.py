@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from automations.models import EventHandling, Run
+from automations.models import MatchingRecord, Run
 from automations.views.object_panels import matching_records, object_panel, object_runs
 from billing import jobs, services
 from billing.models import Event, Invoice
@@ -91,7 +91,7 @@ def test_a_record_with_odd_checks_still_renders(viewer_client):
     invoice = make_invoice()
     services.invoice_void(invoice=invoice)
     event = Event.objects.get(object_id=invoice.public_id)
-    EventHandling.objects.create(
+    MatchingRecord.objects.create(
         event=event, trigger="unknown.trigger", handled_at=timezone.now(), outcome="nothing",
         checks=[{"name": "Gone", "matched": False}, "not a dict", {"automation": "", "matched": True}],
     )  # fmt: skip

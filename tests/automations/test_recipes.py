@@ -14,7 +14,7 @@ from djmoney.contrib.exchange.models import Rate
 from moneyed import Money
 
 from automations.engine.dispatch import dispatch_due
-from automations.models import EventHandling, Run
+from automations.models import MatchingRecord, Run
 from automations.services.definitions import automation_create
 from billing import jobs, services
 from billing.exchange import seed_rates
@@ -154,7 +154,7 @@ def test_a_monthly_subscription_failing_the_same_way_starts_no_run_and_the_recor
     with _clock():
         subscription, invoice = _failing_subscription(django_capture_on_commit_callbacks, interval="month")
     assert not Run.objects.exists()
-    record = EventHandling.objects.get(trigger="subscription.payment_failed")
+    record = MatchingRecord.objects.get(trigger="subscription.payment_failed")
     assert record.event.object_id == invoice.public_id and record.run is None
     [check] = record.checks
     assert check["name"] == "Annual subscriber dunning" and check["matched"] is False
@@ -226,8 +226,8 @@ def _overdue(capture, amount, currency="EUR") -> Invoice:
     return invoice
 
 
-def _record(invoice) -> EventHandling:
-    return EventHandling.objects.get(trigger="invoice.overdue", event__object_id=invoice.public_id)
+def _record(invoice) -> MatchingRecord:
+    return MatchingRecord.objects.get(trigger="invoice.overdue", event__object_id=invoice.public_id)
 
 
 def test_an_overdue_invoice_over_500_emails_the_collections_team_once(django_capture_on_commit_callbacks):

@@ -120,10 +120,10 @@ def _count_queries(client, url: str) -> int:
 
 
 def _handled(event, name: str, run=None):
-    from automations.models import EventHandling
+    from automations.models import MatchingRecord
 
     checks = [{"automation": "", "name": name, "matched": False, "filter": "Product", "expected": "a", "found": "b"}]
-    EventHandling.objects.create(
+    MatchingRecord.objects.create(
         event=event,
         trigger="invoice.overdue",
         handled_at=timezone.now(),

@@ -18,7 +18,7 @@ from djmoney.contrib.exchange.models import Rate
 
 from automations.engine.dispatch import dispatch_due
 from automations.engine.handling import unhandled_event_ids
-from automations.models import Automation, EventHandling, HandledEvent, Run, RunStatus, RunStep, StepStatus
+from automations.models import Automation, HandledEvent, MatchingRecord, Run, RunStatus, RunStep, StepStatus
 from automations.receivers import receivers_paused
 from billing.jobs import JOBS
 from billing.models import (
@@ -433,7 +433,7 @@ class TestTheDemoDataset:
         for event in Event.objects.filter(type=EventType.INVOICE_PAYMENT_FAILED).order_by("pk"):
             if event.data_object["subscription"]:
                 first_failures.setdefault(event.object_id, event.pk)
-        records = list(EventHandling.objects.filter(trigger="subscription.payment_failed").select_related("run"))
+        records = list(MatchingRecord.objects.filter(trigger="subscription.payment_failed").select_related("run"))
         assert sorted(r.event_id for r in records) == sorted(first_failures.values())
         monthly = [r for r in records if not r.checks[0]["matched"]]
         assert len(monthly) >= 5
@@ -455,7 +455,7 @@ class TestTheDemoDataset:
 
     def test_large_overdue_invoices_were_reported_to_collections_and_small_ones_were_not(self, demo):
         overdue = Event.objects.filter(type=EventType.INVOICE_OVERDUE)
-        records = {r.event_id: r for r in EventHandling.objects.filter(trigger="invoice.overdue")}
+        records = {r.event_id: r for r in MatchingRecord.objects.filter(trigger="invoice.overdue")}
         assert set(records) == set(overdue.values_list("pk", flat=True))
         matched = [r for r in records.values() if r.run_id]
         assert len(matched) >= 2 and len(matched) < len(records)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.tasks import async_task
 
-from automations.models import EventHandling, HandledEvent, Run
+from automations.models import HandledEvent, MatchingRecord, Run
 from billing import jobs
 from billing.models import Event
 from tests.factories import make_invoice
@@ -58,7 +58,7 @@ def overdue_events(monkeypatch):
 
 def _one_run_per_event(events: list[int]) -> None:
     assert Counter(Run.objects.values_list("event_id", flat=True)) == Counter(dict.fromkeys(events, 1))
-    assert EventHandling.objects.count() == EVENTS and HandledEvent.objects.count() == EVENTS
+    assert MatchingRecord.objects.count() == EVENTS and HandledEvent.objects.count() == EVENTS
 
 
 def test_an_event_handled_five_times_by_four_processes_at_once_starts_one_run(overdue_events, workers):
