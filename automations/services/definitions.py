@@ -18,7 +18,7 @@ from automations.models import Automation, AutomationVersion, Run, RunStatus, Ru
 from automations.services.summary import ANCHOR_NAMES
 from automations.triggers import TRIGGERS, Trigger
 from billing import clock
-from billing.errors import BillingError
+from billing.errors import DomainError
 
 MAX_STEPS = 20
 NAME_MAX_LENGTH = 200
@@ -33,7 +33,11 @@ LATEST_BEFORE_END = timedelta(hours=1)
 TURNED_OFF = "automation turned off"
 
 
-class DefinitionError(BillingError):
+class AutomationArchived(DomainError):
+    """The automation is archived: it can no longer be edited, turned on or archived again."""
+
+
+class DefinitionError(DomainError):
     """A definition (or a priority order) that cannot be saved; `errors` maps a field to its message,
     e.g. {"steps.2.params.recipient": "Enter an address."}."""
 
@@ -328,7 +332,7 @@ def automation_update(
     with transaction.atomic():
         locked = _locked(automation)
         if locked.archived_at is not None:
-            raise BillingError("An archived automation cannot be edited.")
+            raise AutomationArchived("An archived automation cannot be edited.")
         fields = ["updated", "updated_by"]
         locked.updated_by = user or locked.updated_by
         if name:
@@ -415,7 +419,7 @@ def automation_enable(*, automation: Automation, user=None) -> Automation:
     with transaction.atomic():
         locked = _locked(automation)
         if locked.archived_at is not None:
-            raise BillingError("An archived automation cannot be turned on.")
+            raise AutomationArchived("An archived automation cannot be turned on.")
         if not locked.enabled:
             locked.enabled = True
             locked.updated_by = user or locked.updated_by
@@ -470,7 +474,7 @@ def automation_archive(*, automation: Automation, in_flight: str = FINISH, user=
     with transaction.atomic():
         locked = _locked(automation)
         if locked.archived_at is not None:
-            raise BillingError("This automation is already archived.")
+            raise AutomationArchived("This automation is already archived.")
         if not locked.runs.exists():
             # current_version is PROTECTed; release it so the versions can go with the automation.
             Automation.objects.filter(pk=locked.pk).update(current_version=None)

@@ -4,10 +4,10 @@ from django.db import transaction
 
 from automations.engine.runs import finish_run
 from automations.models import Run, RunStatus
-from billing.errors import BillingError
+from billing.errors import DomainError
 
 
-class RunNotActive(BillingError):
+class RunNotActive(DomainError):
     """The run has already finished: there is nothing left to cancel."""
 
 

@@ -37,7 +37,7 @@ from automations.services.definitions import (
 )
 from automations.services.summary import plural, summarize
 from automations.triggers import TRIGGERS
-from billing.errors import BillingError
+from billing.errors import DomainError
 from billing.models import Product, RetryPolicy
 from billing.models.retries import EndBehavior, ScheduleKind
 from billing.permissions import editor_required
@@ -341,7 +341,7 @@ def _builder(request: HtmxHttpRequest, automation: Automation | None) -> HttpRes
     except DefinitionError as exc:
         page.errors = builder_post.sort_errors(exc.errors, draft)
         return _render(request, page, status=400)
-    except BillingError as exc:  # archived meanwhile, …
+    except DomainError as exc:  # archived meanwhile, …
         page.errors = builder_post.SortedErrors(general=[exc.message])
         return _render(request, page, status=400)
     messages.success(request, _saved_message(saved, before_version))

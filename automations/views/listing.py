@@ -15,7 +15,7 @@ from automations.models import Automation
 from automations.services import definitions
 from automations.services.definitions import CANCEL, FINISH, DefinitionError
 from automations.triggers import TRIGGERS
-from billing.errors import BillingError
+from billing.errors import DomainError
 from billing.permissions import editor_required
 from billing.views.common import HtmxHttpRequest, wants_fragment
 
@@ -143,7 +143,7 @@ def automation_toggle(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
                 message = f"“{name}” is off and its {count} run{'s' if count != 1 else ''} in progress canceled."
             else:
                 message = f"“{name}” is off; its {count} run{'s' if count != 1 else ''} in progress will finish."
-    except BillingError as exc:
+    except DomainError as exc:
         return HttpResponse(exc.message, status=409, content_type="text/plain")
     if not wants_fragment(request):
         messages.success(request, message)

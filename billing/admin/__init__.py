@@ -2,7 +2,7 @@
 
 Statuses, transition timestamps and counters are read-only here. Adding and editing call the
 create/update services, and each transition is an admin action that calls its service once per
-selected object. A service that refuses (BillingError) becomes a message naming the object, or
+selected object. A service that refuses (a DomainError) becomes a message naming the object, or
 the form shown again with the reason; never a server error.
 """
 

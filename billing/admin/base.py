@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 
 from billing.admin.forms import LineForm
-from billing.errors import BillingError
+from billing.errors import DomainError
 from billing.services import LineItem
 
 CHANGE_FORM_ACTION = f"{ActionLocation.CHANGE_FORM.value}-action"
@@ -39,14 +39,15 @@ def report(modeladmin, request, count: int, done: str) -> None:
 def apply_each(modeladmin, request, queryset, service, *, done: str = "", **kwargs) -> list[tuple]:
     """Call `service` on each selected object separately and return (object, result) of the successes.
 
-    A refusal (BillingError) becomes an error message naming the object and leaves the others
-    alone; the successes are summed up in one message when `done` is given.
+    A refusal (a DomainError: billing's, the automations' or the endpoints') becomes an error
+    message naming the object and leaves the others alone; the successes are summed up in one
+    message when `done` is given.
     """
     results = []
     for obj in queryset:
         try:
             results.append((obj, service(**{modeladmin.opts.model_name: obj}, **kwargs)))
-        except BillingError as exc:
+        except DomainError as exc:
             modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
     if done:
         report(modeladmin, request, len(results), done)
@@ -175,7 +176,7 @@ class ServiceAdmin(admin.ModelAdmin):
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except BillingError as exc:
+        except DomainError as exc:
             # The save ran in the view's transaction, now rolled back: show the form again.
             request.billing_refusal = exc.message
             return super().changeform_view(request, object_id, form_url, extra_context)

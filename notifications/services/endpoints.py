@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.db import transaction
 
 from billing import clock
-from billing.errors import BillingError
+from billing.errors import DomainError
 from notifications.event_types import WEBHOOK_EVENT_TYPES
 from notifications.models import WebhookEndpoint
 from notifications.signing import new_secret
@@ -15,7 +15,7 @@ from notifications.ssrf import UnsafeURL, check_url
 MAX_GRACE = timedelta(days=7)
 
 
-class EndpointError(BillingError):
+class EndpointError(DomainError):
     """An endpoint change that cannot be made, with a message a person understands."""
 
 

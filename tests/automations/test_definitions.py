@@ -9,6 +9,7 @@ from automations.engine.actions import ACTIONS
 from automations.engine.matching import in_priority_order
 from automations.models import Automation, AutomationVersion, Run, RunStatus, RunStep, StepStatus
 from automations.services.definitions import (
+    AutomationArchived,
     DefinitionError,
     automation_archive,
     automation_create,
@@ -21,7 +22,6 @@ from automations.services.definitions import (
 )
 from automations.services.summary import automation_summary, summarize
 from billing import clock
-from billing.errors import BillingError
 from billing.models import Event
 from billing.services.customers import customer_create
 
@@ -367,9 +367,9 @@ def test_an_archived_automation_cannot_be_edited_or_turned_on(db):
     automation = create()
     start_run(automation)
     automation_archive(automation=automation)
-    with pytest.raises(BillingError, match="archived"):
+    with pytest.raises(AutomationArchived, match="archived"):
         automation_update(automation=automation, filters=[], steps=[wait(1)])
-    with pytest.raises(BillingError, match="archived"):
+    with pytest.raises(AutomationArchived, match="archived"):
         automation_enable(automation=automation)
 
 
@@ -541,7 +541,7 @@ def test_an_automation_that_ran_is_archived_with_its_history(editor):
     assert [first.priority, Automation.objects.get(pk=third.pk).priority] == [1, 2]
     run.refresh_from_db()
     assert run.status == RunStatus.ACTIVE  # runs in progress finish unless asked otherwise
-    with pytest.raises(BillingError, match="already archived"):
+    with pytest.raises(AutomationArchived, match="already archived"):
         automation_archive(automation=second)
 
 
