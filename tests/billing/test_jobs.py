@@ -9,9 +9,9 @@ from django_q.models import Schedule
 
 from billing import jobs, services
 from billing.models import Event, Invoice, PauseBehavior
-from billing.schedules import register_schedules
 from billing.services.subscriptions import add_interval
 from billing.tasks import run_job
+from ops.periodic import register_schedules
 from tests.factories import DECLINED_CARD, GOOD_CARD, make_customer, make_invoice, make_price, make_quote
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from billing.schedules import register_schedules
+from ops.periodic import register_schedules
 
 
 class Command(BaseCommand):
