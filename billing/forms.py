@@ -16,25 +16,7 @@ from billing.models import (
 )
 from billing.models.retries import MAX_RETRIES, MAX_RETRY_DAYS
 from billing.services.exchange_rates import clean_currency_code, clean_rate_value
-
-_ANY = [("", "Any status")]
-
-
-class ListFilterForm(forms.Form):
-    """Search and status filter of a list page; an unknown status is reported and ignored."""
-
-    status_choices: list[tuple[str, str]] = []
-
-    q = forms.CharField(required=False, max_length=200, label="Search")
-    status = forms.ChoiceField(required=False, label="Status")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["status"].choices = _ANY + self.status_choices
-
-    def filters(self) -> dict[str, str]:
-        """The valid filters only (call after is_valid())."""
-        return {name: self.cleaned_data.get(name) or "" for name in ("q", "status")}
+from frame.lists import ListFilterForm
 
 
 class CustomerFilterForm(ListFilterForm):

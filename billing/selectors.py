@@ -28,7 +28,7 @@ from billing.models import (
     SubscriptionItem,
     SubscriptionStatus,
 )
-from billing.permissions import EDITORS
+from frame.permissions import EDITORS
 
 EXPIRING_SOON = timedelta(days=7)
 EVENTS_SHOWN = 50

@@ -5,8 +5,8 @@ from django.conf import settings
 from django.shortcuts import render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
-from billing.permissions import has_role
 from config.login_throttle import locked_for
+from frame.permissions import has_role
 
 LOGIN_VIEWS = {"login", "admin:login"}
 

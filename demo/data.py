@@ -66,7 +66,6 @@ from billing.models import (
     Subscription,
     SubscriptionStatus,
 )
-from billing.permissions import EDITORS, VIEWERS
 from billing.services import (
     LineItem,
     customer_create,
@@ -87,6 +86,7 @@ from billing.services import (
     subscription_schedule_cancel,
 )
 from billing.services.subscriptions import add_interval
+from frame.permissions import EDITORS, VIEWERS
 from notifications.email import send_due
 from notifications.models import EmailStatus, OutboundEmail
 from ops.users import ROLES, user_set_role

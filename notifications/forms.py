@@ -5,7 +5,7 @@ from datetime import timedelta
 from django import forms
 from django.conf import settings
 
-from billing.forms import ListFilterForm
+from frame.lists import ListFilterForm
 from notifications.event_types import AUTOMATION_EVENT_TYPES, WEBHOOK_EVENT_TYPES
 from notifications.models import EmailStatus, WebhookEndpoint
 from notifications.ssrf import UnsafeURL, check_url

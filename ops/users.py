@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from billing.permissions import EDITORS, VIEWERS
+from frame.permissions import EDITORS, VIEWERS
 
 ROLES = {"editor": EDITORS, "viewer": VIEWERS}
 

@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.db import connection
 
-from billing.permissions import EDITORS, VIEWERS
+from frame.permissions import EDITORS, VIEWERS
 from tests.browser.screens import CHROMIUM
 
 

@@ -40,8 +40,8 @@ from automations.triggers import TRIGGERS
 from billing.errors import DomainError
 from billing.models import Product, RetryPolicy
 from billing.models.retries import EndBehavior, ScheduleKind
-from billing.permissions import editor_required
-from billing.views.common import HtmxHttpRequest, wants_fragment
+from frame.htmx import HtmxHttpRequest, wants_fragment
+from frame.permissions import editor_required
 
 PRODUCTS_SHOWN = 200
 SAVE, REFRESH = "save", "refresh"

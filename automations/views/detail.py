@@ -15,8 +15,8 @@ from automations.services.runs import RunNotActive
 from automations.services.runs import run_cancel as cancel_run
 from automations.services.summary import automation_summary
 from automations.triggers import TRIGGERS
-from billing.permissions import editor_required
-from billing.views.common import HtmxHttpRequest, wants_fragment
+from frame.htmx import HtmxHttpRequest, wants_fragment
+from frame.permissions import editor_required
 
 DETAIL = "automations/detail.html"
 RUN = "automations/run.html"

@@ -16,8 +16,8 @@ from automations.services import definitions
 from automations.services.definitions import CANCEL, FINISH, DefinitionError
 from automations.triggers import TRIGGERS
 from billing.errors import DomainError
-from billing.permissions import editor_required
-from billing.views.common import HtmxHttpRequest, wants_fragment
+from frame.htmx import HtmxHttpRequest, wants_fragment
+from frame.permissions import editor_required
 
 LIST = "automations/list.html"
 TOGGLE = "automations/toggle.html"

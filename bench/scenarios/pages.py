@@ -21,7 +21,7 @@ SEARCH = "hopper"  # a surname: 1 customer in 25 has it, so ~4% of the invoices 
 
 
 def _editor_client() -> Client:
-    from billing.permissions import EDITORS
+    from frame.permissions import EDITORS
 
     user, _ = User.objects.get_or_create(username="bench-editor", defaults={"email": "bench-editor@team.example"})
     user.groups.add(Group.objects.get_or_create(name=EDITORS)[0])

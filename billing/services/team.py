@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
-from billing.permissions import EDITORS, VIEWERS
+from frame.permissions import EDITORS, VIEWERS
 
 SUPERUSER, EDITOR, VIEWER, NO_ROLE = "Superuser", "Editor", "Viewer", "No role"
 

@@ -8,8 +8,8 @@ from django.views.decorators.http import require_http_methods
 
 from billing.forms import AccountSettingsForm
 from billing.models import AccountSettings
-from billing.permissions import editor_required, is_editor
 from billing.views.common import admin_url
+from frame.permissions import editor_required, is_editor
 
 
 @require_http_methods(["GET", "POST"])

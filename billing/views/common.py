@@ -8,21 +8,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Model
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
-from django_htmx.middleware import HtmxDetails
 
 from billing import selectors
 from billing.models import Event
-
-
-class HtmxHttpRequest(HttpRequest):
-    """A request that went through django-htmx's middleware."""
-
-    htmx: HtmxDetails
-
-
-def wants_fragment(request: HtmxHttpRequest) -> bool:
-    """An htmx swap wants the fragment; a history restore after a cache miss needs the whole page."""
-    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 def admin_url(request: HttpRequest, obj: Model) -> str | None:

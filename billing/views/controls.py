@@ -17,8 +17,8 @@ from django.utils import timezone
 from billing import clock, services
 from billing.forms import InvoiceDueDateForm, PauseCollectionForm, ScheduleCancellationForm, TransitionForm
 from billing.models import InvoiceStatus, PaymentOutcome, QuoteStatus, SubscriptionStatus
-from billing.permissions import is_editor
 from billing.transitions import INVOICE_TRANSITIONS, QUOTE_TRANSITIONS, SUBSCRIPTION_TRANSITIONS
+from frame.permissions import is_editor
 
 Report = tuple[int, str]
 

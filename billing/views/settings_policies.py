@@ -9,8 +9,8 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from billing.forms import RetryPolicyForm
 from billing.models import RetryPolicy
-from billing.permissions import editor_required
 from billing.services import retry_policies as services
+from frame.permissions import editor_required
 
 
 @require_safe

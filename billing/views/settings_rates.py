@@ -10,8 +10,8 @@ from django.views.decorators.http import require_http_methods
 
 from billing.forms import ExchangeRateForm
 from billing.models import AccountSettings
-from billing.permissions import editor_required, is_editor
 from billing.services import exchange_rates as services
+from frame.permissions import editor_required, is_editor
 
 
 @require_http_methods(["GET", "POST"])

@@ -7,7 +7,8 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
 from billing.services.team import team_overview, team_users
-from billing.views.common import HtmxHttpRequest, admin_changelist_url, wants_fragment
+from billing.views.common import admin_changelist_url
+from frame.htmx import HtmxHttpRequest, wants_fragment
 
 PAGE_SIZE = 50
 

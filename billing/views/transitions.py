@@ -14,9 +14,9 @@ from django.views.decorators.http import require_POST, require_safe
 
 from billing.errors import BillingError, InvalidTransition
 from billing.forms import TransitionForm
-from billing.permissions import editor_required
 from billing.views.controls import Transition, controls, find
 from billing.views.details import get_detail_object, render_detail
+from frame.permissions import editor_required
 
 
 def _transition(kind: str, name: str) -> Transition:

@@ -9,9 +9,9 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST, require_safe
 
-from billing.permissions import editor_required
-from billing.views.common import HtmxHttpRequest
-from billing.views.lists import ListPage, render_list
+from frame.htmx import HtmxHttpRequest
+from frame.lists import ListPage, render_list
+from frame.permissions import editor_required
 from notifications import email as outbound
 from notifications import selectors
 from notifications.forms import EmailFilterForm

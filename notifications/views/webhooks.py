@@ -12,8 +12,8 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from billing.permissions import editor_required
-from billing.views.common import HtmxHttpRequest, wants_fragment
+from frame.htmx import HtmxHttpRequest, wants_fragment
+from frame.permissions import editor_required
 from notifications import selectors
 from notifications.delivery import resend
 from notifications.forms import EnabledForm, EndpointForm, RollSecretForm

@@ -253,7 +253,7 @@ def test_an_htmx_page_of_60_invoices_stays_bounded(viewer_client, django_assert_
 
 
 def test_a_list_counts_at_most_the_cap_and_says_there_are_more(editor_client, monkeypatch):
-    from billing.views import lists
+    from frame import lists
 
     monkeypatch.setattr(lists, "COUNT_CAP", 3)
     customer = make_customer()

@@ -11,7 +11,7 @@ from moneyed import Money, list_all_currencies
 
 from automations.services.definitions import automation_create
 from billing.models import AccountSettings, RetryPolicy
-from billing.permissions import EDITORS
+from frame.permissions import EDITORS
 from tests.factories import make_invoice
 
 pytestmark = pytest.mark.django_db

@@ -41,9 +41,9 @@ from billing.models import (
     SubscriptionItem,
     SubscriptionStatus,
 )
-from billing.permissions import EDITORS, VIEWERS, is_editor
 from billing.services import customer_create
 from demo.data import EDITOR_LOGIN, VIEWER_LOGIN, _DemoBuilder, seed_demo
+from frame.permissions import EDITORS, VIEWERS, is_editor
 from notifications.email import send_due
 from notifications.models import EmailStatus, OutboundEmail, WebhookDelivery
 

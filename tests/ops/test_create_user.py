@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 
-from billing.permissions import EDITORS, VIEWERS, has_role, is_editor
+from frame.permissions import EDITORS, VIEWERS, has_role, is_editor
 
 pytestmark = pytest.mark.django_db
 

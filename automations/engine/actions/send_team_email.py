@@ -12,7 +12,7 @@ from automations.engine.accounts import team_email_domains
 from automations.engine.actions.base import Action, ActionSkipped, InvalidParams, register, run_object
 from automations.engine.actions.common import batch_memo, object_details, send_step_email
 from automations.triggers import ALL_TRIGGERS, TRIGGERS
-from billing.permissions import EDITORS, VIEWERS
+from frame.permissions import EDITORS, VIEWERS
 
 MAX_MESSAGE = 5000
 PLACEHOLDERS = ("customer", "number", "amount", "days_overdue", "link")

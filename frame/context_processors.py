@@ -1,4 +1,4 @@
-from billing.permissions import has_role, is_editor
+from frame.permissions import has_role, is_editor
 
 
 def roles(request) -> dict:
