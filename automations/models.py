@@ -77,6 +77,11 @@ class Run(models.Model):
     status = models.CharField(max_length=10, choices=RunStatus, default=RunStatus.ACTIVE)
     reason = models.CharField(max_length=300, blank=True)
     started_at = models.DateTimeField()
+    # A run of an object on a test clock lives at the clock's time: only the clock's advances
+    # run its steps (the dispatcher leaves them alone).
+    test_clock = models.ForeignKey(
+        "billing.TestClock", to_field="public_id", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

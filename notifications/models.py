@@ -91,6 +91,7 @@ class EmailStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
+    SIMULATED = "simulated", "Simulated (test clock)"
 
 
 class OutboundEmail(models.Model):
@@ -111,6 +112,10 @@ class OutboundEmail(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     created = models.DateTimeField(db_index=True)
+    # An email about an object on a test clock is recorded, never sent over SMTP.
+    test_clock = models.ForeignKey(
+        "billing.TestClock", to_field="public_id", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
 

@@ -1,5 +1,6 @@
 from billing.models.account import AccountSettings
 from billing.models.catalog import Interval, Price, Product
+from billing.models.clocks import AdvanceStatus, ClockAdvance, TestClock, TestClockStatus
 from billing.models.customers import Customer
 from billing.models.events import Event, EventType
 from billing.models.invoices import BillingReason, Invoice, InvoiceLine, InvoiceStatus
@@ -16,6 +17,8 @@ from billing.models.subscriptions import (
 
 __all__ = [
     "AccountSettings",
+    "AdvanceStatus",
+    "ClockAdvance",
     "BillingReason",
     "CollectionMethod",
     "Customer",
@@ -40,4 +43,6 @@ __all__ = [
     "Subscription",
     "SubscriptionItem",
     "SubscriptionStatus",
+    "TestClock",
+    "TestClockStatus",
 ]

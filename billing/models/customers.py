@@ -17,6 +17,12 @@ class Customer(models.Model):
     default_payment_method = models.CharField(
         max_length=32, blank=True, help_text="A test card number, e.g. 4242424242424242."
     )
+    # Stripe's `test_clock`: the customer and everything of theirs live at the clock's time.
+    # Keyed by the clock's public id, so snapshots name it without a join.
+    test_clock = models.ForeignKey(
+        "billing.TestClock", to_field="public_id", on_delete=models.CASCADE, null=True, blank=True,
+        related_name="customers",
+    )  # fmt: skip
     created = models.DateTimeField(db_index=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -33,6 +33,10 @@ class Event(models.Model):
     object_type = models.CharField(max_length=30)
     object_id = models.CharField(max_length=40, db_index=True, help_text="Public id of the object.")
     customer_id = models.CharField(max_length=40, blank=True, db_index=True)
+    test_clock = models.ForeignKey(
+        "billing.TestClock", to_field="public_id", on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+        help_text="The test clock of the event's customer: it happened in simulated time.",
+    )  # fmt: skip
     data_object = DocumentField()
     previous_attributes = DocumentField(null=True, blank=True)
 
