@@ -3,6 +3,7 @@
 from django.urls import path
 
 from automations import views
+from automations.views.backfill import automation_backfill
 
 urlpatterns = [
     path("", views.automation_list, name="automations"),
@@ -11,6 +12,7 @@ urlpatterns = [
     path("<str:public_id>/", views.automation_detail, name="automation_detail"),
     path("<str:public_id>/edit/", views.automation_edit, name="automation_edit"),
     path("<str:public_id>/toggle/", views.automation_toggle, name="automation_toggle"),
+    path("<str:public_id>/backfill/", automation_backfill, name="automation_backfill"),
     path("<str:public_id>/move/", views.automation_move, name="automation_move"),
     path("<str:public_id>/runs/<str:run_id>/", views.run_detail, name="run_detail"),
     path("<str:public_id>/runs/<str:run_id>/cancel/", views.run_cancel, name="run_cancel"),

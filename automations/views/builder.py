@@ -37,6 +37,7 @@ from automations.services.definitions import (
 )
 from automations.services.summary import plural, summarize
 from automations.triggers import TRIGGERS
+from automations.views.backfill import offer_url as backfill_offer_url
 from billing.errors import DomainError
 from billing.models import Product, RetryPolicy
 from billing.models.retries import EndBehavior, ScheduleKind
@@ -345,9 +346,11 @@ def _builder(request: HtmxHttpRequest, automation: Automation | None) -> HttpRes
         page.errors = builder_post.SortedErrors(general=[exc.message])
         return _render(request, page, status=400)
     messages.success(request, _saved_message(saved, before_version))
+    # A new automation: first the offer to start runs for objects already in its trigger's state.
+    url = (before_version is None and backfill_offer_url(saved)) or reverse("automation_detail", args=[saved.public_id])
     if request.htmx:
-        return HttpResponseClientRedirect(reverse("automation_detail", args=[saved.public_id]))
-    return redirect("automation_detail", saved.public_id)
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
 
 
 @editor_required
