@@ -171,3 +171,39 @@ class HandledEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} handled"
+
+
+class BacktestStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Backtest(models.Model):
+    """A replay of the recorded events of the last `days` days through the engine's matching, for
+    a saved automation or a builder's draft (`definition`: its name, filters, steps and place);
+    large ones run on a worker, `progress` 0-100 on the way. The figures are in `result`."""
+
+    public_id = PublicIdField(prefix="bt")
+    automation = models.ForeignKey(
+        Automation, on_delete=models.SET_NULL, null=True, blank=True, related_name="backtests"
+    )
+    trigger = models.CharField(max_length=60, choices=trigger_choices())
+    definition = models.JSONField(default=dict, blank=True)
+    days = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=BacktestStatus, default=BacktestStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ({self.days} days)"
