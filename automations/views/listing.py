@@ -8,13 +8,14 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
-from django_htmx.http import reswap, retarget
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from automations import selectors
 from automations.models import Automation
 from automations.services import definitions
 from automations.services.definitions import CANCEL, FINISH, DefinitionError
 from automations.triggers import TRIGGERS
+from automations.views.backfill import offer_url as backfill_offer_url
 from billing.errors import DomainError
 from frame.htmx import HtmxHttpRequest, wants_fragment
 from frame.permissions import editor_required
@@ -115,7 +116,8 @@ def automation_toggle(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
 
     Turning off an automation with runs in progress first asks what happens to them: the answer
     to this POST is that question (a dialog for htmx, a page otherwise), and the choice comes back
-    as `in_flight=finish` or `in_flight=cancel`.
+    as `in_flight=finish` or `in_flight=cancel`. Turning on one that was off, when objects already
+    in its trigger's state match it, leads to the offer to start runs for them too (the backfill page).
     """
     automation = get_object_or_404(Automation, public_id=public_id, archived_at__isnull=True)
     enabled, in_flight = request.POST.get("enabled"), request.POST.get("in_flight", "")
@@ -125,11 +127,15 @@ def automation_toggle(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
         )
     if in_flight not in ("", FINISH, CANCEL):
         return HttpResponseBadRequest("Runs in progress either finish or are canceled.", content_type="text/plain")
-    name = automation.name
+    name, was_on = automation.name, automation.enabled
     try:
         if enabled == "1":
             definitions.automation_enable(automation=automation, user=request.user)
             message = f"“{name}” is on: it matches new events again."
+            if not was_on and (url := backfill_offer_url(automation)):
+                # Objects already in the trigger's state: offer to start runs for them too.
+                messages.success(request, message)
+                return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
         else:
             if not in_flight:
                 count = selectors.active_run_count(automation)
