@@ -70,7 +70,9 @@ class Run(models.Model):
     automation = models.ForeignKey(Automation, on_delete=models.PROTECT, related_name="runs")
     version = models.ForeignKey(AutomationVersion, on_delete=models.PROTECT, related_name="runs")
     trigger = models.CharField(max_length=60)
-    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="+")
+    # RESTRICT, not PROTECT: an event with runs cannot be deleted, except with its test clock,
+    # which takes the runs with it.
+    event = models.ForeignKey(Event, on_delete=models.RESTRICT, related_name="+")
     object_type = models.CharField(max_length=20)
     object_id = models.CharField(max_length=40, db_index=True)
     anchor_at = models.DateTimeField(null=True, blank=True, help_text="The date the steps are timed from.")

@@ -9,6 +9,7 @@ from django_q.tasks import async_task
 HANDLE_EVENT = "automations.tasks.handle_event"
 HANDLE_EVENTS = "automations.tasks.handle_events"
 EXECUTE_STEPS = "automations.tasks.execute_steps"
+ADVANCE_TEST_CLOCK = "automations.tasks.advance_test_clock"
 
 
 def enqueue_event(event_id: int) -> None:
@@ -23,3 +24,16 @@ def enqueue_events(event_ids: list[int]) -> None:
 def enqueue_steps(step_ids: list[int]) -> None:
     """One task for a batch of claimed steps."""
     async_task(EXECUTE_STEPS, step_ids)
+
+
+def enqueue_clock_advance(advance_id: int) -> None:
+    """The walk of one test clock's advance, on a worker."""
+    async_task(ADVANCE_TEST_CLOCK, advance_id)
+
+
+RUN_BACKTEST = "automations.tasks.run_backtest"
+
+
+def enqueue_backtest(backtest_id: int) -> None:
+    """A large backtest's replay, on a worker (a small one runs in the request)."""
+    async_task(RUN_BACKTEST, backtest_id)

@@ -3,8 +3,9 @@
 
 import logging
 
-from automations.engine import dispatch, handling
+from automations.engine import clockwork, dispatch, handling
 from automations.outages import connection_lost, error_line
+from automations.services import backtests
 
 logger = logging.getLogger(__name__)
 
@@ -45,3 +46,13 @@ def execute_steps(step_ids: list[int]) -> int:
 def sweep() -> int:
     """Handle events whose task was lost, and run due steps (a safety net for the dispatcher)."""
     return handling.handle_unhandled() + dispatch.dispatch_due()
+
+
+def advance_test_clock(advance_id: int) -> None:
+    """Walk a test clock's advance (see clockwork.advance_test_clock)."""
+    clockwork.advance_test_clock(advance_id)
+
+
+def run_backtest(backtest_id: int) -> None:
+    """Replay a backtest's window of events (see automations.services.backtests)."""
+    backtests.run_backtest(backtest_id)

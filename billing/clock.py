@@ -1,8 +1,9 @@
 """The one source of "now" for billing code.
 
-Every billing service and job asks this module for the time. `travel(moment)` makes billing
-code live at another moment for the duration of a block (the demo builds its history this
-way); later, a customer on a test clock will plug in here too.
+Every billing service and job asks this module for the time. A customer on a test clock lives
+at the clock's frozen time; everyone else at the real time. `travel(moment)` makes billing code
+live at another moment for the duration of a block: the demo builds its history this way, and a
+test clock's advance walks its customers through time this way.
 """
 
 from collections.abc import Iterator
@@ -16,8 +17,18 @@ _travel_to: ContextVar[datetime | None] = ContextVar("billing_clock_travel_to", 
 
 
 def now(*, customer=None) -> datetime:
-    """The current time for billing decisions (about `customer`, when one is concerned)."""
-    return _travel_to.get() or timezone.now()
+    """The current time for billing decisions (about `customer`, when one is concerned): the
+    moment travelled to, else the frozen time of the customer's test clock, else the real time."""
+    if (moment := _travel_to.get()) is not None:
+        return moment
+    if customer is not None and customer.test_clock_id:
+        return customer.test_clock.frozen_time
+    return timezone.now()
+
+
+def traveling() -> datetime | None:
+    """The moment the current block travelled to, if any."""
+    return _travel_to.get()
 
 
 @contextmanager

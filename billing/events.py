@@ -36,6 +36,7 @@ def _event(type: str, obj, before: dict | None) -> Event:
         object_type=data["object"],
         object_id=obj.public_id,
         customer_id=customer.public_id if customer is not None else "",
+        test_clock_id=customer.test_clock_id if customer is not None else None,
         data_object=data,
         previous_attributes=prev,
     )

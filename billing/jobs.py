@@ -4,6 +4,10 @@ cancellations, pauses and resumes, quote expiry.
 Each job finds only what is due through an indexed query, handles it in batches, and is safe
 when two workers run it at once: rows are claimed with `SELECT … FOR UPDATE SKIP LOCKED` on
 PostgreSQL, and every handler re-checks under the row lock that the work is still due.
+
+Real time and simulated time do not mix: the periodic (real-time) jobs leave the objects of
+customers on a test clock alone; a clock's advance runs the same jobs for its customers only
+(`test_clock=`), with billing's clock at the simulated moment.
 """
 
 import logging
@@ -15,7 +19,7 @@ from django.db.models import F, QuerySet
 
 from billing import clock
 from billing.errors import BillingError
-from billing.models import Invoice, InvoiceStatus, Quote, QuoteStatus, Subscription, SubscriptionStatus
+from billing.models import Customer, Invoice, InvoiceStatus, Quote, QuoteStatus, Subscription, SubscriptionStatus
 from billing.serializers import lines_prefetch
 from billing.services import (
     invoice_mark_overdue,
@@ -29,6 +33,14 @@ from billing.services import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+def in_time_of(queryset: QuerySet, test_clock=None) -> QuerySet:
+    """The rows of `queryset` (objects with a `customer`) that live in real time, or on `test_clock`."""
+    if test_clock is None:
+        on_clocks = Customer.objects.filter(test_clock__isnull=False).values("pk")
+        return queryset.exclude(customer_id__in=on_clocks)
+    return queryset.filter(customer__test_clock=test_clock)
 
 
 def claim_batch(due: QuerySet, *, after: int, batch_size: int) -> QuerySet:
@@ -62,21 +74,22 @@ def process_due(due: Callable[[], QuerySet], handle: Callable, *, batch_size: in
                     logger.exception("billing job failed on %s", obj)
 
 
-def overdue_invoices(now) -> QuerySet[Invoice]:
+def overdue_invoices(now, test_clock=None) -> QuerySet[Invoice]:
     """Open invoices past their due date not yet flagged (the partial index `invoice_overdue_due`)."""
-    return Invoice.objects.filter(
+    due = Invoice.objects.filter(
         status=InvoiceStatus.OPEN, overdue_at__isnull=True, due_date__isnull=False, due_date__lte=now
     )
+    return in_time_of(due, test_clock)
 
 
-def overdue_batch(now, *, skipped=()) -> QuerySet[Invoice]:
+def overdue_batch(now, *, skipped=(), test_clock=None) -> QuerySet[Invoice]:
     """The next batch of the sweep, locked (SKIP LOCKED), with what the events' snapshots read.
 
     Flagged invoices leave the condition, so each batch takes the oldest due ones left, through
     the partial index `invoice_overdue_due` (due date order, not id order).
     """
     return (
-        overdue_invoices(now)
+        overdue_invoices(now, test_clock)
         .exclude(pk__in=skipped)
         .order_by("due_date", "pk")
         .select_related("customer", "subscription", "retry_policy")
@@ -85,7 +98,7 @@ def overdue_batch(now, *, skipped=()) -> QuerySet[Invoice]:
     )
 
 
-def run_overdue() -> int:
+def run_overdue(test_clock=None) -> int:
     """Flag open invoices past their due date (one `invoice.overdue` each), a batch at a time.
 
     1. Claim up to BILLING_JOB_BATCH_SIZE of the oldest due invoices (SKIP LOCKED), with their customer
@@ -99,7 +112,7 @@ def run_overdue() -> int:
     handled, skipped = 0, set()
     while True:
         with transaction.atomic():
-            batch = list(overdue_batch(now, skipped=skipped))
+            batch = list(overdue_batch(now, skipped=skipped, test_clock=test_clock))
             if not batch:
                 return handled
             try:
@@ -121,71 +134,84 @@ def run_overdue() -> int:
                     logger.exception("billing job failed on %s", invoice)
 
 
-def run_payment_retries() -> int:
+def run_payment_retries(test_clock=None) -> int:
     """Retry failed payments whose next attempt is due."""
     now = clock.now()
     return process_due(
-        lambda: Invoice.objects.filter(
-            status=InvoiceStatus.OPEN, next_payment_attempt__isnull=False, next_payment_attempt__lte=now
+        lambda: in_time_of(
+            Invoice.objects.filter(
+                status=InvoiceStatus.OPEN, next_payment_attempt__isnull=False, next_payment_attempt__lte=now
+            ),
+            test_clock,
         ),
         lambda invoice: invoice_retry_payment(invoice=invoice),
     )
 
 
-def run_renewals() -> int:
+def run_renewals(test_clock=None) -> int:
     """Start the next period of subscriptions whose period has ended, and invoice it."""
     now = clock.now()
     return process_due(
-        lambda: Subscription.objects.filter(
-            status__in=[
-                SubscriptionStatus.ACTIVE,
-                SubscriptionStatus.PAST_DUE,
-                SubscriptionStatus.UNPAID,
-                SubscriptionStatus.PAUSED,
-            ],
-            current_period_end__lte=now,
-        ).exclude(cancel_at__lte=F("current_period_end")),
+        lambda: in_time_of(
+            Subscription.objects.filter(
+                status__in=[
+                    SubscriptionStatus.ACTIVE,
+                    SubscriptionStatus.PAST_DUE,
+                    SubscriptionStatus.UNPAID,
+                    SubscriptionStatus.PAUSED,
+                ],
+                current_period_end__lte=now,
+            ).exclude(cancel_at__lte=F("current_period_end")),
+            test_clock,
+        ),
         lambda subscription: subscription_renew(subscription=subscription),
     )
 
 
-def run_scheduled_cancellations() -> int:
+def run_scheduled_cancellations(test_clock=None) -> int:
     """Cancel subscriptions whose scheduled cancellation time has come."""
     now = clock.now()
     return process_due(
-        lambda: Subscription.objects.exclude(status=SubscriptionStatus.CANCELED).filter(cancel_at__lte=now),
+        lambda: in_time_of(
+            Subscription.objects.exclude(status=SubscriptionStatus.CANCELED).filter(cancel_at__lte=now), test_clock
+        ),
         lambda subscription: subscription_cancel_if_due(subscription=subscription),
     )
 
 
-def run_pauses() -> int:
+def run_pauses(test_clock=None) -> int:
     """Start scheduled pauses, then resume paused subscriptions whose resume time has come."""
     now = clock.now()
     started = process_due(
-        lambda: Subscription.objects.filter(
-            status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE], pause_starts_at__lte=now
+        lambda: in_time_of(
+            Subscription.objects.filter(
+                status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE], pause_starts_at__lte=now
+            ),
+            test_clock,
         ),
         lambda subscription: subscription_start_pause_if_due(subscription=subscription),
     )
     resumed = process_due(
-        lambda: Subscription.objects.filter(status=SubscriptionStatus.PAUSED, pause_resumes_at__lte=now),
+        lambda: in_time_of(
+            Subscription.objects.filter(status=SubscriptionStatus.PAUSED, pause_resumes_at__lte=now), test_clock
+        ),
         lambda subscription: subscription_resume_if_due(subscription=subscription),
     )
     return started + resumed
 
 
-def run_quote_expiry() -> int:
+def run_quote_expiry(test_clock=None) -> int:
     """Cancel open quotes whose expiry date has passed (`quote.canceled`, reason expired)."""
     now = clock.now()
     return process_due(
-        lambda: Quote.objects.filter(status=QuoteStatus.OPEN, expires_at__lte=now),
+        lambda: in_time_of(Quote.objects.filter(status=QuoteStatus.OPEN, expires_at__lte=now), test_clock),
         lambda quote: quote_expire_if_due(quote=quote),
     )
 
 
 # In the order a tick runs them: at a period boundary, a scheduled cancellation ends the
 # subscription and a scheduled pause starts (or ends) before the renewal bills the new period.
-JOBS: dict[str, Callable[[], int]] = {
+JOBS: dict[str, Callable[..., int]] = {
     "scheduled_cancellations": run_scheduled_cancellations,
     "pauses": run_pauses,
     "renewals": run_renewals,

@@ -29,6 +29,7 @@ def serialize_customer(customer: Customer) -> dict:
         "metadata": dict(customer.metadata),
         "default_payment_method": customer.default_payment_method or None,
         "created": _ts(customer.created),
+        "test_clock": customer.test_clock_id,
     }
 
 
@@ -78,6 +79,7 @@ def serialize_subscription(subscription: Subscription) -> dict:
         },
         "metadata": dict(subscription.metadata),
         "created": _ts(subscription.created),
+        "test_clock": subscription.customer.test_clock_id,
     }
 
 
@@ -155,6 +157,7 @@ def serialize_invoice(invoice: Invoice) -> dict:
         },
         "metadata": dict(invoice.metadata),
         "created": _ts(invoice.created),
+        "test_clock": invoice.customer.test_clock_id,
     }
 
 
@@ -192,6 +195,7 @@ def serialize_quote(quote: Quote) -> dict:
         "cancellation_reason": quote.cancellation_reason or None,
         "metadata": dict(quote.metadata),
         "created": _ts(quote.created),
+        "test_clock": quote.customer.test_clock_id,
     }
 
 

@@ -49,8 +49,12 @@ def send_templated_email(
     source: str = "",
     idempotency_key: str | None = None,
     from_email: str | None = None,
+    test_clock: str | None = None,
 ) -> OutboundEmail:
     """Render `<template>_subject.txt`, `.txt` and `.html`, record the message, and queue it.
+
+    A message about an object on a test clock (`test_clock`: the clock's id) is recorded as
+    simulated, at the clock's time, and never sent over SMTP.
 
     With an `idempotency_key` already used, the existing message is returned and nothing new
     is sent (an automation step that runs twice sends one email).
@@ -70,8 +74,12 @@ def send_templated_email(
             idempotency_key=idempotency_key, source=source[:200], template=template,
             from_email=from_email or settings.DEFAULT_FROM_EMAIL, recipients=list(to), subject=subject[:300],
             text_body=text, html_body=html, status=EmailStatus.QUEUED, next_attempt_at=now, created=now,
+            test_clock_id=test_clock,
         )  # fmt: skip
-        if (later := _send_later.get()) is not None:
+        if test_clock:
+            email.status, email.next_attempt_at = EmailStatus.SIMULATED, None
+            email.save(update_fields=["status", "next_attempt_at"])
+        elif (later := _send_later.get()) is not None:
             transaction.on_commit(lambda: later.append(email.pk))
         else:
             queue.enqueue_email(email.pk)

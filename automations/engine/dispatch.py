@@ -48,9 +48,11 @@ def retry_delay(attempt: int) -> timedelta:
     return doubling_wait(timedelta(minutes=1), attempt)
 
 
-def claim_due(limit: int = 50) -> list[int]:
-    """Claim up to `limit` due steps for this worker; returns their ids."""
+def claim_due(limit: int = 50, *, test_clock: str | None = None) -> list[int]:
+    """Claim up to `limit` due steps for this worker; returns their ids. The steps of runs in
+    real time, or (`test_clock`: a clock's id, during its advance) of that clock's runs only."""
     now = clock.now()
+    in_time = Q(run__test_clock__isnull=True) if test_clock is None else Q(run__test_clock=test_clock)
     # A step left running by a dead worker on a run that has since ended will never run again.
     RunStep.objects.filter(status=StepStatus.RUNNING, claimed_until__lt=now).exclude(
         run__status=RunStatus.ACTIVE
@@ -65,7 +67,7 @@ def claim_due(limit: int = 50) -> list[int]:
         # Two queries, each walking its own partial index (step_lease, step_due) in order and
         # stopping at `limit`: an OR of both could only scan and sort every unfinished step.
         return (
-            RunStep.objects.filter(condition, run__status=RunStatus.ACTIVE)
+            RunStep.objects.filter(condition, in_time, run__status=RunStatus.ACTIVE)
             .filter(~Exists(earlier_unfinished))  # a step waits while an earlier step of its run is unfinished
             .order_by(order, "pk")
             .select_for_update(skip_locked=True, of=("self",))
@@ -317,10 +319,10 @@ def dispatch_to_workers(limit: int = 200, per_task: int = STEPS_PER_TASK) -> int
     return len(ids)
 
 
-def dispatch_due(limit: int = 50) -> int:
+def dispatch_due(limit: int = 50, *, test_clock: str | None = None) -> int:
     """Claim and execute due steps here until none is left; returns how many were executed."""
     done = 0
-    while ids := claim_due(limit):
+    while ids := claim_due(limit, test_clock=test_clock):
         for step_id in ids:
             execute_step(step_id)
             done += 1

@@ -19,6 +19,7 @@ more than one thing, or whose starts read other events) go through `handle_event
 """
 
 import logging
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.db import IntegrityError, OperationalError, transaction
@@ -40,18 +41,27 @@ logger = logging.getLogger(__name__)
 
 
 def handle_event(event_id: int) -> bool:
-    """Handle one billing event once. False when it was handled already (here or concurrently)."""
+    """Handle one billing event once. False when it was handled already (here or concurrently).
+    An event on a test clock is handled at the clock's time."""
     try:
         with transaction.atomic():
-            event = Event.objects.get(pk=event_id)
+            event = Event.objects.select_related("test_clock").get(pk=event_id)
             if HandledEvent.objects.filter(event=event).exists():
                 return False
-            _handle(event)
-            HandledEvent.objects.create(event=event, handled_at=clock.now())
+            with _in_time_of(event):
+                _handle(event)
+                HandledEvent.objects.create(event=event, handled_at=clock.now())
     except IntegrityError:
         logger.info("event %s was handled concurrently by another worker", event_id)
         return False
     return True
+
+
+def _in_time_of(event: Event):
+    """Billing's clock at the event's test clock's time (unless a clock's advance already set it)."""
+    if event.test_clock_id and clock.traveling() is None:
+        return clock.travel(event.test_clock.frozen_time)
+    return nullcontext()
 
 
 def _handle(event: Event) -> None:
@@ -89,7 +99,7 @@ def handle_batch(event_ids: list[int]) -> int:
     for event in events:
         if event.pk in done:
             continue
-        event_kind = _kind(event)
+        event_kind = _kind(event) if not event.test_clock_id else None  # clock events: at their clock's time
         if segment and event_kind != kind:  # the events before it first: the order is kept
             handled += BATCHES[kind](segment)
             segment = []
@@ -251,13 +261,18 @@ def _outcome(trigger: str, automation, checks: list[dict], stopped: Ending | Non
 SETTLE = timedelta(minutes=1)
 
 
-def unhandled_event_ids(limit: int = 500, since_days: int = 3, settle: timedelta = SETTLE) -> list[int]:
+def unhandled_event_ids(
+    limit: int = 500, since_days: int = 3, settle: timedelta = SETTLE, *, test_clock: str | None = None
+) -> list[int]:
     """Recent events the engine has not handled yet (the sweep's work). Those of the last
-    `settle` are left to their own task: in a burst, the sweep would race it for each."""
+    `settle` are left to their own task: in a burst, the sweep would race it for each. Events
+    in real time, or (`test_clock`: a clock's id) of that clock only: a clock's advance handles
+    its own."""
     now = clock.now()
     handled = HandledEvent.objects.values("event_id")
     return list(
         Event.objects.filter(created__gte=now - timedelta(days=since_days), created__lte=now - settle)
+        .filter(test_clock=test_clock)
         .exclude(pk__in=handled)
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]

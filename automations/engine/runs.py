@@ -36,6 +36,7 @@ def build_run(
     run = Run(
         automation=automation, version=version, trigger=trigger, event=event, object_type=event.object_type,
         object_id=event.object_id, anchor_at=anchor, status=RunStatus.ACTIVE, started_at=now,
+        test_clock_id=event.test_clock_id,
     )  # fmt: skip
     delays = [step["delay"] for step in version.steps]
     anchored = TRIGGERS[trigger].is_anchored

@@ -8,9 +8,10 @@ from django.db import transaction
 from billing import clock
 from billing.errors import BillingError
 from billing.events import record_event
-from billing.models import AccountSettings, Customer, EventType
+from billing.models import AccountSettings, Customer, EventType, TestClock
 from billing.serializers import snapshot
 from billing.services.common import UNSET, check_metadata, lock
+from billing.services.test_clocks import check_room_for_a_customer
 
 
 def customer_create(
@@ -20,8 +21,10 @@ def customer_create(
     currency: str | None = None,
     metadata: dict | None = None,
     default_payment_method: str = "",
+    test_clock: TestClock | None = None,
 ) -> Customer:
-    """Create a customer (`customer.created`); the currency defaults to the account's."""
+    """Create a customer (`customer.created`); the currency defaults to the account's. On a test
+    clock, the customer is created at the clock's time (at most MAX_CUSTOMERS per clock)."""
     name, email = name.strip(), email.strip()
     if not name:
         raise BillingError("A customer needs a name.")
@@ -30,13 +33,16 @@ def customer_create(
     if currency not in settings.CURRENCIES:
         raise BillingError(f"Currency {currency} is not supported.")
     with transaction.atomic():
+        if test_clock is not None:
+            test_clock = check_room_for_a_customer(test_clock)
         customer = Customer.objects.create(
             name=name,
             email=email,
             currency=currency,
             metadata=check_metadata(metadata),
             default_payment_method=default_payment_method,
-            created=clock.now(),
+            test_clock=test_clock,
+            created=test_clock.frozen_time if test_clock is not None else clock.now(),
         )
         record_event(type=EventType.CUSTOMER_CREATED, obj=customer)
     return customer

@@ -199,8 +199,9 @@ def send_step_email(step, *, to: list[str], template: str, context: dict):
     try:
         with transaction.atomic():
             return send_templated_email(
-                to=to, template=template, context=context, source=step_source(step), idempotency_key=key
-            )
+                to=to, template=template, context=context, source=step_source(step), idempotency_key=key,
+                test_clock=step.run.test_clock_id,
+            )  # fmt: skip
     except IntegrityError:  # another execution of this step recorded it first
         return OutboundEmail.objects.get(idempotency_key=key)
 
