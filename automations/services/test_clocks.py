@@ -16,5 +16,3 @@ def advance_clock(*, test_clock: TestClock, to: datetime, user=None) -> ClockAdv
         advance = clock_start_advance(test_clock=test_clock, to=to, user=user)
         transaction.on_commit(lambda: queue.enqueue_clock_advance(advance.pk))
     return advance
-
-
