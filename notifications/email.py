@@ -197,7 +197,7 @@ def send_due(limit: int = 500) -> int:
 
 
 def resend(email: OutboundEmail) -> OutboundEmail:
-    """Queue a failed message again, now. Sent and queued messages are left alone."""
+    """Queue a failed message again, now. Sent, queued and simulated (test clock) messages are left alone."""
     OutboundEmail.objects.filter(pk=email.pk, status=EmailStatus.FAILED).update(
         status=EmailStatus.QUEUED, next_attempt_at=clock.now(), failed_at=None, claimed_until=None
     )

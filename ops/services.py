@@ -112,13 +112,15 @@ class Steps:
 def overdue_steps(now: datetime) -> Steps:
     """Steps of active runs that should have started more than OVERDUE_AFTER ago: pending ones
     past their time, and running ones whose lease ran out that long ago (their worker died).
-    Their lateness counts from the time they were due."""
+    Their lateness counts from the time they were due. Steps on test clocks run when their clock
+    advances: they are never late."""
     from automations.models import RunStatus, RunStep, StepStatus
 
     late = RunStep.objects.filter(
         Q(status=StepStatus.PENDING, scheduled_at__lt=now - OVERDUE_AFTER)
         | Q(status=StepStatus.RUNNING, claimed_until__lt=now - OVERDUE_AFTER),
         run__status=RunStatus.ACTIVE,
+        run__test_clock__isnull=True,
     )
     oldest = late.order_by("scheduled_at").values_list("scheduled_at", flat=True).first()
     return Steps(late.count(), None if oldest is None else round((now - oldest).total_seconds(), 1))

@@ -144,6 +144,27 @@ def test_due_steps_waiting_longer_than_a_minute_are_counted_as_overdue(client, d
     assert body["steps"]["oldest_overdue_seconds"] >= 299
 
 
+def test_steps_on_a_test_clock_wait_for_their_clock_and_are_never_overdue(client, django_capture_on_commit_callbacks):
+    from automations.models import RunStep
+    from billing import services as billing
+    from billing.services.test_clocks import clock_create
+    from tests.factories import make_invoice
+
+    _alive(heartbeats.DISPATCHER, heartbeats.WORKER)
+    automation("invoice.overdue", [{"action": "void_invoice", "delay": {"amount": 0, "unit": "days"}, "params": {}}])
+    test_clock = clock_create(name="Rehearsal", frozen_time=timezone.now() - timedelta(days=30))
+    invoice = make_invoice(due_date=timezone.now() - timedelta(days=31))
+    invoice.customer.test_clock = test_clock
+    invoice.customer.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        billing.invoice_mark_overdue(invoice=invoice)
+    assert RunStep.objects.get().scheduled_at < timezone.now() - timedelta(days=29)  # due in the clock's time
+
+    body = client.get(reverse("health")).json()
+    assert body["status"] == "ok"
+    assert body["steps"]["overdue"] == 0
+
+
 def test_an_unreachable_broker_answers_503_down(client, settings):
     settings.Q_CLUSTER = {"name": "relance", "redis": "redis://127.0.0.1:1/0"}  # nothing listens on port 1
     response = client.get(reverse("health"))
