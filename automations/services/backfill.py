@@ -67,6 +67,7 @@ from billing.models.quotes import QuoteStatus
 from billing.models.subscriptions import SubscriptionStatus
 
 OPEN = InvoiceStatus.OPEN
+CHUNK = 1000  # objects whose events and runs are read in one query
 
 
 @dataclass(frozen=True)
@@ -174,17 +175,18 @@ def backfill_plan(automation: Automation) -> Plan:
     automation = Automation.objects.select_related("current_version").get(pk=automation.pk)
     if not automation.enabled or automation.archived_at is not None or automation.current_version is None:
         return Plan(automation)
-    trigger, state = automation.trigger, STATES[automation.trigger]
+    trigger = automation.trigger
     objects = _objects_in_state(automation)  # 1.
-    events = _state_events(trigger, state, [obj.public_id for obj in objects])
-    handled = set(
-        HandledEvent.objects.filter(event_id__in=[e.pk for e in events.values()]).values_list("event_id", flat=True)
-    )
-    latest_run: dict[str, int] = {}
-    for object_id, event_id in Run.objects.filter(trigger=trigger, object_id__in=list(events)).values_list(
-        "object_id", "event_id"
-    ):
-        latest_run[object_id] = max(latest_run.get(object_id, 0), event_id)
+    events, handled, latest_run = {}, set(), {}
+    for start in range(0, len(objects), CHUNK):
+        chunk = _state_events(trigger, [obj.public_id for obj in objects[start : start + CHUNK]])
+        events |= chunk
+        handled |= set(
+            HandledEvent.objects.filter(event_id__in=[e.pk for e in chunk.values()]).values_list("event_id", flat=True)
+        )
+        runs = Run.objects.filter(trigger=trigger, object_id__in=list(chunk)).values_list("object_id", "event_id")
+        for object_id, event_id in runs:
+            latest_run[object_id] = max(latest_run.get(object_id, 0), event_id)
     candidates, too_late = [], 0
     currency = default_currency() if automation.current_version.filters else None
     with rates_memo():
@@ -308,10 +310,10 @@ def _objects_in_state(automation: Automation) -> list:
     return list(rows.filter(STATES[automation.trigger].objects).order_by("pk"))
 
 
-def _state_events(trigger: str, state: TriggerState, object_ids: list[str]) -> dict[str, Event]:
+def _state_events(trigger: str, object_ids: list[str]) -> dict[str, Event]:
     """For each object, its latest event that starts `trigger` (the one that put it in the state)."""
     found: dict[str, Event] = {}
-    rows = Event.objects.filter(object_id__in=object_ids, type__in=state.event_types).order_by("-pk")
+    rows = Event.objects.filter(object_id__in=object_ids, type__in=STATES[trigger].event_types).order_by("-pk")
     for event in rows.iterator(chunk_size=2000):
         if event.object_id in found:
             continue
