@@ -292,7 +292,9 @@ def automation_versions(automation: Automation) -> tuple[list[VersionRow], int]:
 
 
 def automation_runs(automation: Automation, status: str = "") -> QuerySet[Run]:
-    runs = Run.objects.filter(automation=automation).select_related("version").order_by("-started_at", "-id")
+    runs = (
+        Run.objects.filter(automation=automation).select_related("version", "test_clock").order_by("-started_at", "-id")
+    )
     if status:
         runs = runs.filter(status=status)
     return runs
@@ -400,7 +402,9 @@ def run_timeline(automation: Automation, run_id: str) -> Timeline:
     For trigger-relative runs, a pending step after an unfinished one has only a provisional time
     (the engine times it from the end of the previous step), so it is flagged `provisional`.
     """
-    run = Run.objects.select_related("event", "version", "automation").get(automation=automation, public_id=run_id)
+    run = Run.objects.select_related("event", "version", "automation", "test_clock").get(
+        automation=automation, public_id=run_id
+    )
     trigger = TRIGGERS.get(run.trigger)
     rows, blocked = [], False
     for step in run.steps.order_by("position"):

@@ -74,7 +74,9 @@ def customer_list(*, q: str = "", status: str = "") -> QuerySet[Customer]:
     past_due = Subscription.objects.filter(
         customer=OuterRef("pk"), status__in=[SubscriptionStatus.PAST_DUE, SubscriptionStatus.UNPAID]
     )
-    qs = Customer.objects.annotate(has_open_invoices=Exists(open_invoices), has_past_due=Exists(past_due))
+    qs = Customer.objects.select_related("test_clock").annotate(
+        has_open_invoices=Exists(open_invoices), has_past_due=Exists(past_due)
+    )
     extra = {
         HAS_OPEN_INVOICES: lambda now: Q(has_open_invoices=True),
         HAS_PAST_DUE: lambda now: Q(has_past_due=True),
@@ -110,7 +112,7 @@ def invoice_search(q: str) -> Q:
 
 
 def invoice_list(*, q: str = "", status: str = "") -> QuerySet[Invoice]:
-    qs = Invoice.objects.select_related("customer").annotate(
+    qs = Invoice.objects.select_related("customer__test_clock").annotate(
         is_overdue=ExpressionWrapper(_overdue(clock.now()), output_field=BooleanField())
     )
     if q:
@@ -123,12 +125,12 @@ def _items_with_prices() -> Prefetch:
 
 
 def subscription_list(*, q: str = "", status: str = "") -> QuerySet[Subscription]:
-    qs = Subscription.objects.select_related("customer").prefetch_related(_items_with_prices())
+    qs = Subscription.objects.select_related("customer__test_clock").prefetch_related(_items_with_prices())
     return _filter(qs, q=q, status=status, search=OWNER_SEARCH, statuses=SubscriptionStatus.values, extra={})
 
 
 def quote_list(*, q: str = "", status: str = "") -> QuerySet[Quote]:
-    qs = Quote.objects.select_related("customer")
+    qs = Quote.objects.select_related("customer__test_clock")
     search = [*OWNER_SEARCH, "number"]
     return _filter(qs, q=q, status=status, search=search, statuses=QuoteStatus.values, extra={EXPIRING: _expiring})
 
@@ -137,21 +139,23 @@ def quote_list(*, q: str = "", status: str = "") -> QuerySet[Quote]:
 
 
 def customer_detail_qs() -> QuerySet[Customer]:
-    return Customer.objects.all()
+    return Customer.objects.select_related("test_clock")
 
 
 def invoice_detail_qs() -> QuerySet[Invoice]:
-    return Invoice.objects.select_related("customer", "subscription", "retry_policy", "quote").prefetch_related(
+    return Invoice.objects.select_related(
+        "customer__test_clock", "subscription", "retry_policy", "quote"
+    ).prefetch_related(
         "lines", Prefetch("payment_attempts", queryset=PaymentAttempt.objects.order_by("-created", "-id"))
     )
 
 
 def subscription_detail_qs() -> QuerySet[Subscription]:
-    return Subscription.objects.select_related("customer").prefetch_related(_items_with_prices())
+    return Subscription.objects.select_related("customer__test_clock").prefetch_related(_items_with_prices())
 
 
 def quote_detail_qs() -> QuerySet[Quote]:
-    return Quote.objects.select_related("customer", "invoice").prefetch_related("lines")
+    return Quote.objects.select_related("customer__test_clock", "invoice").prefetch_related("lines")
 
 
 def customer_related(customer: Customer, limit: int = 10) -> dict:

@@ -26,7 +26,7 @@ def delivery_with_attempts(endpoint: WebhookEndpoint) -> QuerySet[WebhookDeliver
 
 def email_list(*, q: str = "", status: str = "") -> QuerySet[OutboundEmail]:
     """The email log, newest first, without the bodies; `q` searches subject, recipients and source."""
-    qs = OutboundEmail.objects.defer("text_body", "html_body").order_by("-created", "-id")
+    qs = OutboundEmail.objects.select_related("test_clock").defer("text_body", "html_body").order_by("-created", "-id")
     if status in EmailStatus.values:
         qs = qs.filter(status=status)
     if q:
