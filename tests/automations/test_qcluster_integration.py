@@ -127,3 +127,35 @@ def test_a_step_whose_worker_died_after_claiming_it_is_done_once_by_the_cluster(
 
 # Worker kills under load are tests/faults/test_kill.py's: it kills worker processes, not the
 # cluster's sentinel, and never while one holds a queue pipe (django-q2 #23).
+
+
+def test_a_real_worker_walks_a_test_clocks_advance_and_the_dispatcher_leaves_its_steps_alone(workers, settings):
+    from automations.services.test_clocks import advance_clock
+    from billing import services
+    from billing.models import TestClock as Clock
+    from billing.services.test_clocks import clock_create
+    from tests.factories import make_price
+
+    # The clock's steps are long "due" in real time.
+    start = (timezone.now() - timedelta(days=400)).replace(microsecond=0)
+    account = AccountSettings.load()
+    account.team_email_domains = ["relance.example"]
+    account.save()
+    automation("subscription.payment_failed", [{**_memo("failed"), "delay": {"amount": 2, "unit": "days"}}])
+    test_clock = clock_create(name="Rehearsal", frozen_time=start)
+    customer = services.customer_create(
+        name="Clocked", email="c@example.com", default_payment_method="4000000000000002", test_clock=test_clock
+    )
+    services.subscription_create(customer=customer, items=[(make_price("10.00", interval="month"), 1)])
+    run = Run.objects.get()  # handled here, at the clock's time (sync mode in this process)
+    assert run.test_clock_id == test_clock.public_id and run.started_at == start
+    workers()
+    time.sleep(3)  # the dispatcher loops every 0.2 s: a real-time claim would have taken the step by now
+    assert RunStep.objects.get().status == "pending"
+
+    advance_clock(test_clock=test_clock, to=start + timedelta(days=3))  # committed: queued on the ORM broker
+    assert _wait_for(lambda: Clock.objects.get(pk=test_clock.pk).status == "ready", timeout=60)
+    step = RunStep.objects.get()
+    assert step.status == "succeeded" and step.executed_at == start + timedelta(days=2)
+    email = OutboundEmail.objects.get()
+    assert email.status == "simulated" and email.sent_at is None
