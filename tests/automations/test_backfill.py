@@ -1,11 +1,12 @@
 """Backfill on enable (automations.services.backfill): runs for the objects already in an
 automation's trigger state, through the engine's own run building."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from automations.engine.handling import handle_event
@@ -305,3 +306,36 @@ def test_an_object_on_a_test_clock_is_judged_at_its_clocks_time(django_capture_o
     backfill_start(automation=auto)
     run = Run.objects.get()
     assert run.test_clock_id == clock.public_id
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_four_backfills_at_once_start_one_run_per_object():
+    """Each start runs in its own transaction here (no test transaction around them): the unique
+    (event, trigger) constraint, not the plan, keeps a second run out."""
+    for _ in range(3):
+        make_invoice(due_date=timezone.now() - timedelta(days=1))
+    jobs.run_overdue()
+    for event in Event.objects.filter(type="invoice.overdue"):
+        handle_event(event.pk)
+    auto = automation(OVERDUE, [later()])
+    barrier = threading.Barrier(4)
+    started, errors = [], []
+
+    def work():
+        try:
+            barrier.wait()
+            started.append(backfill_start(automation=auto).started)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert sum(started) == 3 and Run.objects.count() == 3
+    assert MatchingRecord.objects.exclude(run=None).count() == 3
