@@ -152,7 +152,7 @@ class Plan:
 
     @property
     def offer(self) -> str:
-        """ "12 invoices are already overdue and match this automation." """
+        """The count in words: 12 invoices are already overdue and match this automation."""
         return offer_words(self.automation.trigger, self.count)
 
     @property
