@@ -5,6 +5,7 @@ from django.urls import path
 from automations import views
 from automations.views import backtest
 from automations.views.backfill import automation_backfill
+from automations.views.dry_run import dry_run_search, object_dry_run
 
 urlpatterns = [
     path("", views.automation_list, name="automations"),
@@ -13,6 +14,8 @@ urlpatterns = [
     path("backtests/draft/", backtest.backtest_draft, name="backtest_draft"),
     path("backtests/<str:backtest_id>/", backtest.backtest_detail, name="backtest_detail"),
     path("backtests/<str:backtest_id>/again/", backtest.backtest_again, name="backtest_again"),
+    path("dry-run/search/", dry_run_search, name="dry_run_search"),
+    path("dry-run/<str:kind>/<str:public_id>/", object_dry_run, name="object_dry_run"),
     path("<str:public_id>/", views.automation_detail, name="automation_detail"),
     path("<str:public_id>/edit/", views.automation_edit, name="automation_edit"),
     path("<str:public_id>/toggle/", views.automation_toggle, name="automation_toggle"),

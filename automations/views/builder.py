@@ -22,7 +22,9 @@ from automations import builder_post, selectors
 from automations.engine.accounts import default_currency
 from automations.engine.actions import ACTIONS
 from automations.engine.actions.send_team_email import PLACEHOLDERS, team_members
+from automations.engine.dry_run import draft_automation, draft_dry_run, load_object
 from automations.engine.filters import FILTERS
+from automations.engine.matching import in_priority_order
 from automations.engine.scheduling import ANCHORED_UNITS, UNITS
 from automations.models import Automation, Run, RunStatus
 from automations.services.definitions import (
@@ -38,6 +40,7 @@ from automations.services.definitions import (
 from automations.services.summary import plural, summarize
 from automations.triggers import TRIGGERS
 from automations.views.backfill import offer_url as backfill_offer_url
+from automations.views.dry_run import in_words, object_url, search_context
 from billing.errors import DomainError
 from billing.models import Product, RetryPolicy
 from billing.models.retries import EndBehavior, ScheduleKind
@@ -64,6 +67,7 @@ class Page:
     errors: builder_post.SortedErrors = field(default_factory=builder_post.SortedErrors)
     show_errors: bool = False
     save_failed: bool = False
+    dry_run: dict | None = None  # the "Try it on an object" box (DraftDryRun.context), None: empty
 
 
 def _summary(draft: builder_post.Draft) -> Summary:
@@ -207,6 +211,7 @@ def _context(request, page: Page) -> dict:
         "placeholders": ["{" + p + "}" for p in PLACEHOLDERS],
         "placement": _placement(draft, page.automation),
     }
+    context |= page.dry_run or _dry_run_box(draft, page.automation, context["form_url"])
     if "product" in used:
         context["products"], context["more_products"] = _products(draft)
     if "set_retry_policy" in kinds:
@@ -326,7 +331,11 @@ def _builder(request: HtmxHttpRequest, automation: Automation | None) -> HttpRes
         page = Page(draft=draft, automation=automation, show_errors=draft.validated)
         if page.show_errors:
             page.errors = builder_post.sort_errors(_validate(draft), draft)
-        return _render(request, page)
+        tried = _try_draft(request, draft, automation, action)
+        page.dry_run = tried.context
+        if tried.errors and not page.show_errors:  # "Try it" on a draft with problems: show them inline
+            page.show_errors, page.errors = True, builder_post.sort_errors(tried.errors, draft)
+        return _render(request, page, status=tried.status)
 
     draft.validated = True
     page = Page(draft=draft, automation=automation, show_errors=True, save_failed=True)
@@ -351,6 +360,81 @@ def _builder(request: HtmxHttpRequest, automation: Automation | None) -> HttpRes
     if request.htmx:
         return HttpResponseClientRedirect(url)
     return redirect(url)
+
+
+# --- Dry run of the draft (issue 14): try it on an existing object before saving ---------------
+
+DRY_RUN = "dry_run"  # builder_action "dry_run:<public id>": try the draft on that object
+DRY_RUN_FOCUS = "dry-run-result"
+
+
+@dataclass
+class DraftDryRun:
+    context: dict
+    status: int = 200
+    errors: dict[str, str] = field(default_factory=dict)  # the draft's problems, when a try found some
+
+
+def _dry_run_box(draft: builder_post.Draft, automation: Automation | None, form_url: str, query: str = "") -> dict:
+    """The "Try it on an object" box with no object tried (the matches of a search typed before)."""
+    return search_context(trigger=draft.trigger, query=query, form_url=form_url) | {
+        "dry_run_automation": automation.public_id if automation else "",
+        "dry_run_object": None,
+        "dry_run_object_id": "",
+        "dry_run_object_url": "",
+        "dry_run_plan": None,
+        "dry_run_error": "",
+        "dry_run_notes": [],
+    }
+
+
+def _try_draft(request, draft: builder_post.Draft, automation: Automation | None, action: str) -> DraftDryRun:
+    """The "Try it on an object" box after a builder action.
+
+    1. The object: the one a "Try" button names (`dry_run:<id>`), else the one tried before (a
+       hidden field keeps it, so the answer follows the draft as it changes).
+    2. Validate the draft as a save would (validate_definition; the name does not matter here). A
+       draft with problems is not tried: a "Try" answers 400 with the problems inline.
+    3. Check it on the object, after the enabled automations placed above it (engine.dry_run):
+       writes nothing."""
+    verb, _, chosen = action.partition(":")
+    asked = verb == DRY_RUN
+    if not asked:
+        chosen = request.POST.get("dry_run_object", "")
+    elif not chosen:  # without JavaScript: the id typed in the box
+        chosen = request.POST.get("dry_run_pick", "").strip()
+    form_url = reverse("automation_edit", args=[automation.public_id]) if automation else reverse("automation_new")
+    box = _dry_run_box(draft, automation, form_url, request.POST.get("dry_run_q", ""))
+    trigger = draft.trigger_obj
+    if trigger is None or not chosen:
+        if asked:
+            box["dry_run_error"] = "Choose a trigger, then an object to try the draft on."
+            return DraftDryRun(box, 400)
+        return DraftDryRun(box)
+    obj = load_object(trigger.object_type, chosen)
+    if obj is None:
+        if not asked:  # the trigger changed to another kind of object: start again
+            return DraftDryRun(box)
+        box["dry_run_error"] = f"There is no {trigger.object_type} with the id “{chosen[:100]}”."
+        return DraftDryRun(box, 404)
+    box |= {"dry_run_object": obj, "dry_run_object_id": obj.public_id, "dry_run_object_url": object_url(obj)}
+    try:
+        clean = validate_definition(**builder_post.to_definition(draft))
+    except DefinitionError as exc:
+        box["dry_run_error"] = "Fix the problems in the draft to try it."
+        return DraftDryRun(box, 400, exc.errors) if asked else DraftDryRun(box)
+    placement = _placement(draft, automation)
+    above = {row.rank.key for row in placement.rows[: placement.index]} if placement else set()
+    candidate = draft_automation(
+        name=draft.name.strip() or "This draft", trigger=clean.trigger, filters=clean.filters, steps=clean.steps
+    )
+    others = [a for a in in_priority_order(clean.trigger) if a.public_id in above]
+    box["dry_run_plan"] = in_words(draft_dry_run(obj, candidate, above=others), obj._meta.verbose_name)
+    if automation is not None and not automation.enabled:
+        box["dry_run_notes"].append("This automation is off: it starts no run until it is turned on.")
+    if asked:
+        draft.focus = DRY_RUN_FOCUS
+    return DraftDryRun(box)
 
 
 @editor_required

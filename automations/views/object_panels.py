@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
+from django.urls import reverse
 
 from automations.engine.actions import ACTIONS
 from automations.models import MatchingRecord, Run, RunStep, StepStatus
@@ -103,7 +104,13 @@ def object_panel(request: HttpRequest, obj, events: list[Event]) -> dict | None:
     records = matching_records(events) if events else {}
     return {
         "template": "automations/_object_runs.html",
-        "context": {"runs": object_runs(obj.public_id), "limit": RUNS_SHOWN, "kind": obj._meta.verbose_name},
+        "context": {
+            "runs": object_runs(obj.public_id),
+            "limit": RUNS_SHOWN,
+            "kind": obj._meta.verbose_name,
+            # "Which automation would run?": loaded apart (it reads the automations), a page of its own too
+            "dry_run_url": reverse("object_dry_run", args=[kind, obj.public_id]),
+        },
         "event_template": "automations/_event_matching.html",
         "event_contexts": {pk: {"records": rows} for pk, rows in records.items()},
     }
