@@ -8,4 +8,5 @@ SCENARIOS = [
     "billing_sweep",  # 5
     "pages",  # 6
     "memory",  # 7
+    "backtest",  # 8 (issue 14)
 ]
