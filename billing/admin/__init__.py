@@ -7,4 +7,4 @@ the form shown again with the reason; never a server error.
 """
 
 # Importing the modules registers their admins.
-from billing.admin import catalog, customers, invoices, quotes, records, subscriptions  # noqa: F401
+from billing.admin import catalog, clocks, customers, invoices, quotes, records, subscriptions  # noqa: F401

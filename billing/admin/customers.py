@@ -7,8 +7,9 @@ from django.contrib import admin
 from billing import services
 from billing.admin.base import ServiceAdmin, adopt, changed
 from billing.admin.forms import currency_choices
-from billing.models import Customer
+from billing.models import Customer, TestClock
 from billing.payments.test_gateway import TEST_CARDS
+from billing.services.test_clocks import MAX_CUSTOMERS
 
 
 class CustomerForm(forms.ModelForm):
@@ -19,20 +20,52 @@ class CustomerForm(forms.ModelForm):
         if "default_payment_method" in self.fields:
             cards = "; ".join(f"{card.number}: {card.label}" for card in TEST_CARDS.values())
             self.fields["default_payment_method"].help_text = f"A test card. {cards}."
+        if "test_clock" in self.fields:
+            self.fields["test_clock"].help_text = (
+                f"Optional. The customer lives at the clock's time, and so does everything of theirs "
+                f"(at most {MAX_CUSTOMERS} customers per clock)."
+            )
+
+
+class OnTestClockFilter(admin.SimpleListFilter):
+    title = "on a test clock"
+    parameter_name = "test_clock"
+
+    ANY, NONE = "any", "none"
+
+    def lookups(self, request, model_admin):
+        clocks = TestClock.objects.order_by("name").values_list("public_id", "name")
+        return [(self.ANY, "On any test clock"), (self.NONE, "Not on a test clock"), *clocks]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.ANY:
+            return queryset.filter(test_clock__isnull=False)
+        if value == self.NONE:
+            return queryset.filter(test_clock__isnull=True)
+        if value:
+            return queryset.filter(test_clock_id=value)
+        return queryset
 
 
 @admin.register(Customer)
 class CustomerAdmin(ServiceAdmin):
-    list_display = ("public_id", "name", "email", "currency", "default_payment_method", "created")
+    list_display = ("public_id", "name", "email", "currency", "default_payment_method", "test_clock", "created")
     list_display_links = ("public_id", "name")
-    list_filter = ("currency",)
+    list_filter = ("currency", OnTestClockFilter)
+    list_select_related = ("test_clock",)
     search_fields = ("public_id", "name", "email")
     search_help_text = "Search by id, name or email."
     date_hierarchy = "created"
     form = CustomerForm
-    add_fieldsets = ((None, {"fields": ("name", "email", "currency", "default_payment_method", "metadata")}),)
+    add_fieldsets = (
+        (None, {"fields": ("name", "email", "currency", "default_payment_method", "metadata", "test_clock")}),
+    )
     fieldsets = (
-        (None, {"fields": ("public_id", "name", "email", "currency", "default_payment_method", "metadata")}),
+        (
+            None,
+            {"fields": ("public_id", "name", "email", "currency", "default_payment_method", "metadata", "test_clock")},
+        ),
         ("Record", {"fields": ("created", "updated")}),
     )
 
@@ -51,5 +84,6 @@ class CustomerAdmin(ServiceAdmin):
             currency=data["currency"],
             metadata=data["metadata"],
             default_payment_method=data["default_payment_method"],
+            test_clock=data.get("test_clock"),
         )
         adopt(obj, customer)
