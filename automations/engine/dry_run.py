@@ -19,7 +19,7 @@ from datetime import datetime
 from automations.engine.accounts import default_currency
 from automations.engine.end_conditions import Ending, ending_now
 from automations.engine.filters import FILTERS
-from automations.engine.handling import OBJECT_PREFETCH
+from automations.engine.handling import OBJECT_PREFETCH, anchor_of
 from automations.engine.matching import in_priority_order
 from automations.engine.objects import OBJECT_MODELS
 from automations.engine.runs import build_run
@@ -147,7 +147,7 @@ def planned_steps(automation: Automation, obj, *, trigger: str, anchor: datetime
 def plan(obj, trigger: str, automations: list[Automation], *, now: datetime, currency: str | None = None):
     """What `trigger` would do for the object at `now`, checking `automations` in this order."""
     spec = TRIGGERS[trigger]
-    anchor = getattr(obj, spec.anchor_field) if spec.anchor_field else None
+    anchor = anchor_of(obj, trigger)
     if currency is None and any(
         f.get("type") == "invoice_amount" for a in automations for f in a.current_version.filters
     ):

@@ -71,7 +71,7 @@ def _handle(event: Event) -> None:
         if obj is None:
             continue
         automation, checks = first_match(start.trigger, obj)
-        anchor = _anchor(obj, start.trigger) or start.anchor
+        anchor = anchor_of(obj, start.trigger) or start.anchor
         stopped = ending_now(start.trigger, obj, at=clock.now(), anchor=anchor)
         run = None
         if automation is not None and stopped is None:
@@ -83,7 +83,7 @@ def _handle(event: Event) -> None:
     for end in event_effects.ends(event):
         end_runs(object_id=event.object_id, trigger=end.trigger, reason_for=end.reason_for)
     for move in moves:
-        anchor = (_anchor(obj, move.trigger) if obj else None) or move.anchor
+        anchor = (anchor_of(obj, move.trigger) if obj else None) or move.anchor
         move_anchor(object_id=event.object_id, trigger=move.trigger, anchor=anchor)
 
 
@@ -195,7 +195,7 @@ def _start_all(events: list[Event]) -> None:
                     start.trigger, obj, automations=automations[start.trigger], currency=currency
                 )
                 run = None
-                anchor = _anchor(obj, start.trigger) or start.anchor
+                anchor = anchor_of(obj, start.trigger) or start.anchor
                 stopped = ending_now(start.trigger, obj, at=now, anchor=anchor)
                 if automation is not None and stopped is None:
                     run, run_steps = build_run(
@@ -241,7 +241,7 @@ def _load_objects(events: list[Event], *, prefetch_products: bool) -> dict[tuple
     return found
 
 
-def _anchor(obj, trigger: str):
+def anchor_of(obj, trigger: str):
     """The object's own anchor date (exact; the event snapshot has whole seconds only)."""
     field = TRIGGERS[trigger].anchor_field
     return getattr(obj, field) if field else None
