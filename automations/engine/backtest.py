@@ -280,9 +280,7 @@ def backtest(
     open_runs: dict[str, list[_Run]] = {}
     runs: list[_Run] = []
 
-    events = Event.objects.filter(
-        object_type=trigger.object_type, created__gte=since, created__lte=until, test_clock__isnull=True
-    )
+    events = replayed_events(trigger.key, since, until)
     total = events.count()
     rows = events.order_by("pk").values_list(
         "pk", "type", "created", "object_type", "object_id", "customer_id", "data_object", "previous_attributes"
@@ -313,6 +311,14 @@ def backtest(
                 progress(done, total)
     _tally(runs, steps, until, outcome)
     return _result(outcome, candidate, higher, steps, since=since, until=until)
+
+
+def replayed_events(trigger: str, since: datetime, until: datetime):
+    """The events a backtest replays: the live ones (not on a test clock) of the trigger's object
+    kind, from `since` to `until`."""
+    return Event.objects.filter(
+        object_type=TRIGGERS[trigger].object_type, created__gte=since, created__lte=until, test_clock__isnull=True
+    )
 
 
 @dataclass(slots=True)

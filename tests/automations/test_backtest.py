@@ -227,3 +227,13 @@ def test_a_task_delivered_twice_leaves_a_finished_backtest_as_it_is():
 def test_it_refuses_a_number_of_days_outside_1_to_365(raw):
     with pytest.raises(backtests.BacktestError, match="from 1 to 365"):
         backtests.clean_days(raw)
+
+
+def test_a_window_with_more_events_than_a_backtest_replays_is_refused(settings):
+    tested = automation("invoice.overdue", [memo(1)], name="Chase")
+    overdue(3)
+    overdue(2)
+    settings.BACKTEST_MAX_EVENTS = 1
+    with pytest.raises(backtests.BacktestError, match="hold 2 invoice events, more than a backtest replays"):
+        backtests.backtest_automation(automation=tested, days=30)
+    assert not Backtest.objects.exists()
