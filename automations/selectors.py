@@ -22,7 +22,7 @@ from automations.services.summary import (
     summarize,
 )
 from automations.triggers import TRIGGERS, Trigger
-from billing.models import Product
+from billing.models import PaymentAttempt, Product
 
 VERSIONS_SHOWN = 20
 RUN_STATUSES = [
@@ -380,6 +380,8 @@ class Timeline:
     steps: list[TimelineStep]
     next_step: TimelineStep | None
     object_url: str
+    # The payment attempts of the run's invoice, oldest first: the retries a policy step waits for.
+    payments: list[PaymentAttempt] = field(default_factory=list)
 
     @property
     def next_time(self) -> datetime | None:
@@ -426,7 +428,10 @@ def run_timeline(automation: Automation, run_id: str) -> Timeline:
         if next_step:
             next_step.is_next = True
     object_url = reverse(OBJECT_URLS[run.object_type], args=[run.object_id]) if run.object_type in OBJECT_URLS else ""
-    return Timeline(run=run, trigger=trigger, steps=rows, next_step=next_step, object_url=object_url)
+    payments = []
+    if run.object_type == "invoice":
+        payments = list(PaymentAttempt.objects.filter(invoice__public_id=run.object_id).order_by("created", "id"))
+    return Timeline(run=run, trigger=trigger, steps=rows, next_step=next_step, object_url=object_url, payments=payments)
 
 
 @dataclass(frozen=True)

@@ -472,3 +472,24 @@ def test_the_history_shows_each_advances_events_runs_and_steps_at_their_simulate
 
 def text_of(fragment: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", fragment)).replace("&gt;", ">").replace("&#x27;", "'")
+
+
+def test_a_clock_runs_timeline_shows_the_invoices_retries_and_the_clock(
+    viewer_client, editor_client, django_capture_on_commit_callbacks
+):
+    dunning()
+    test_clock = a_clock()
+    add_customer(editor_client, test_clock, django_capture_on_commit_callbacks, price=yearly_price().public_id)
+    advance(editor_client, test_clock, django_capture_on_commit_callbacks, to="2025-02-15T09:00")
+    run = Run.objects.get()
+    attempts = list(Subscription.objects.get().invoices.get().payment_attempts.order_by("created"))
+    assert len(attempts) == 4
+
+    page = viewer_client.get(reverse("run_detail", args=[run.automation.public_id, run.public_id]))
+    words = text(page)
+    assert "Payment attempts on the invoice" in words
+    assert f"First attempt {START:%Y-%m-%d %H:%M:%S} Failed card_declined (soft decline)" in words
+    for n, attempt in enumerate(attempts[1:], start=1):
+        assert f"Retry {n} {attempt.created:%Y-%m-%d %H:%M:%S} Failed" in words
+    assert f'href="{url("test_clock_detail", test_clock)}"' in page.content.decode()
+    assert "every time on this page is simulated" in words
