@@ -384,6 +384,7 @@ def _dry_run_box(draft: builder_post.Draft, automation: Automation | None, form_
         "dry_run_object_url": "",
         "dry_run_plan": None,
         "dry_run_error": "",
+        "dry_run_incomplete": False,
         "dry_run_notes": [],
     }
 
@@ -421,8 +422,11 @@ def _try_draft(request, draft: builder_post.Draft, automation: Automation | None
     try:
         clean = validate_definition(**builder_post.to_definition(draft))
     except DefinitionError as exc:
+        if not asked:  # a redraw while the draft is being edited: no alarm
+            box["dry_run_incomplete"] = True
+            return DraftDryRun(box)
         box["dry_run_error"] = "Fix the problems in the draft to try it."
-        return DraftDryRun(box, 400, exc.errors) if asked else DraftDryRun(box)
+        return DraftDryRun(box, 400, exc.errors)
     placement = _placement(draft, automation)
     above = {row.rank.key for row in placement.rows[: placement.index]} if placement else set()
     candidate = draft_automation(

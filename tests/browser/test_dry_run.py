@@ -1,6 +1,6 @@
 """The dry run in the browser (issue 14): the invoice page loads "Which automation would run?",
-and the builder tries its unsaved draft on an invoice found by its customer's name; Enter in the
-search box searches, it never saves the draft."""
+and the builder tries its unsaved draft on an invoice found by its customer's name (Enter in the
+search box searches, it never saves the draft); the answer follows the draft as it is edited."""
 
 from playwright.sync_api import expect
 
@@ -59,4 +59,13 @@ def test_an_editor_tries_the_draft_on_an_invoice_before_saving(page, editor):
     expect(result).to_contain_text("does not hold")
     expect(page.locator("#dry-run-result-title")).to_be_focused()
     assert axe_violations(page) == []
+
+    # The answer follows the draft as it is edited: a condition the invoice does not meet.
+    page.get_by_label("Condition", exact=True).select_option(label="Invoice amount")
+    page.get_by_role("button", name="Add condition").click()
+    expect(result).to_contain_text("Complete the draft to see how it would run on this invoice.")
+    page.get_by_label("Minimum amount").fill("500")
+    page.get_by_label("Minimum amount").blur()
+    expect(result).to_contain_text("No run would start: no automation matches.")
+    expect(result).to_contain_text("invoice amount at least 500.00 EUR")
     assert not Automation.objects.filter(name="Mine").exists()
