@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -108,8 +110,10 @@ def test_the_page_writes_nothing(viewer_client):
     automation(OVERDUE, [VOID], name="Chase")
     invoice = make_invoice(subscription=make_subscription(), due_date=timezone.now() + timedelta(days=2))
     before = _row_counts()
-    assert viewer_client.get(page("invoice", invoice.public_id)).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert viewer_client.get(page("invoice", invoice.public_id)).status_code == 200
     assert _row_counts() == before
+    assert all(q["sql"].lstrip().upper().startswith("SELECT") for q in queries.captured_queries)
 
 
 def test_only_get_is_allowed(viewer_client):
@@ -130,7 +134,8 @@ def test_an_editor_tries_the_unsaved_draft_on_an_invoice(editor_client):
     data |= {"filter-0-type": "invoice_amount", "filter-0-min": "100", "filter-0-max": ""}
     before = _row_counts()
 
-    response = editor_client.post(NEW, data)
+    with CaptureQueriesContext(connection) as queries:
+        response = editor_client.post(NEW, data)
 
     assert response.status_code == 200
     text = response.content.decode()
@@ -139,6 +144,7 @@ def test_an_editor_tries_the_unsaved_draft_on_an_invoice(editor_client):
     assert (timezone.now() + timedelta(days=2)).strftime("%Y-%m-%d") in text
     assert f'name="dry_run_object" value="{invoice.public_id}"' in text  # kept for the next redraws
     assert _row_counts() == before
+    assert all(q["sql"].lstrip().upper().startswith("SELECT") for q in queries.captured_queries)
 
 
 def test_the_draft_is_checked_after_the_automations_placed_above_it(editor_client):
