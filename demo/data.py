@@ -18,6 +18,10 @@ steps that are due run, and the emails they queue are sent (to an in-memory outb
 emails are recorded, not delivered). Runs therefore start, wait, act and end at their historical
 times, and every event of the demo is handled once, so the worker has nothing to catch up.
 
+Last, a test clock ("Rehearsal: annual dunning") is frozen at now with one customer on it, on a
+yearly plan with a card that declines: its events are handled at the clock's time, so the annual
+dunning automation's run waits on the clock, to be advanced from the clock's page.
+
 The data is the same on every run (one `random.Random(42)` draws the whole plan before the
 simulation starts), apart from the public ids and dates, which are relative to now.
 `seed_demo()` builds it once: a database that already holds demo customers (metadata
@@ -65,6 +69,7 @@ from billing.models import (
     ScheduleKind,
     Subscription,
     SubscriptionStatus,
+    TestClock,
 )
 from billing.services import (
     LineItem,
@@ -86,6 +91,7 @@ from billing.services import (
     subscription_schedule_cancel,
 )
 from billing.services.subscriptions import add_interval
+from billing.services.test_clocks import clock_create
 from frame.permissions import EDITORS, VIEWERS
 from notifications.email import send_due
 from notifications.models import EmailStatus, OutboundEmail
@@ -238,6 +244,12 @@ AUTOMATIONS = [
         ],
     },
 ]
+# A test clock frozen at the demo's now, with one yearly customer whose card declines: the
+# Annual subscriber dunning automation has started a run on it, whose steps wait for the clock
+# to be advanced (README: "Try an automation on a test clock").
+REHEARSAL_CLOCK = "Rehearsal: annual dunning"
+REHEARSAL_CUSTOMER = ("Dry Run Rentals", "accounts@dryrun-rentals.example")
+
 # The history's emails are sent at their moment but not delivered: a demo mails no one, and
 # `make run` would otherwise print a year of them on the console.
 DEMO_MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
@@ -268,6 +280,7 @@ class SeedResult:
     automations: int = 0
     runs: dict[str, int] = field(default_factory=dict)  # automation runs per status
     emails: int = 0  # sent by the automations during the history
+    test_clocks: list[str] = field(default_factory=list)  # their names
     history_from: datetime | None = None  # the first and last events
     history_to: datetime | None = None
     logins: list[DemoLogin] = field(default_factory=list)
@@ -337,6 +350,7 @@ def _summarize(*, created: bool, logins: list[DemoLogin]) -> SeedResult:
         automations=Automation.objects.filter(archived_at__isnull=True).count(),
         runs=per_status(Run),
         emails=OutboundEmail.objects.filter(status=EmailStatus.SENT).count(),
+        test_clocks=list(TestClock.objects.order_by("name").values_list("name", flat=True)),
         history_from=span["first"],
         history_to=span["last"],
         logins=logins,
@@ -482,6 +496,7 @@ class _DemoBuilder:
         self.timeline.at(first - timedelta(hours=1), self._automations)
         with override_settings(MAILERS=DEMO_MAILERS):
             self.timeline.run()
+        self.rehearsal()
 
     # --- Account and catalog -------------------------------------------------------------
 
@@ -520,6 +535,27 @@ class _DemoBuilder:
             # Their creation times are the database's (auto_now_add): set them to the history's.
             Automation.objects.filter(pk=automation.pk).update(created=now, updated=now)
             AutomationVersion.objects.filter(automation=automation).update(created=now)
+
+    def rehearsal(self) -> TestClock:
+        """The test clock to rehearse the annual dunning on, frozen at now: its customer signs up
+        for a yearly plan with a card that declines, and the clock's events are handled at the
+        clock's time, so the automation's run waits there with its steps pending."""
+        test_clock = clock_create(name=REHEARSAL_CLOCK, frozen_time=self.now)
+        name, email = REHEARSAL_CUSTOMER
+        key, value = DEMO_MARKER
+        customer = customer_create(
+            name=name,
+            email=email,
+            currency=self.home,
+            metadata={key: value, "segment": "smb", "plan_tier": "pro", "region": REGIONS.get(self.home, "eu")},
+            default_payment_method=DECLINED_CARD,
+            test_clock=test_clock,
+        )
+        subscription_create(
+            customer=customer, items=[(self.price("pro", Interval.YEAR, self.home), 1)], metadata={"plan_tier": "pro"}
+        )
+        run_due(test_clock.frozen_time, test_clock=test_clock)
+        return test_clock
 
     def retry_policy(self, name: str, **fields) -> RetryPolicy:
         policy = RetryPolicy.objects.filter(name=name).first() or RetryPolicy(name=name)
@@ -1007,6 +1043,9 @@ def format_result(result: SeedResult) -> str:
         f"  automations:    {result.automations}, {sum(result.runs.values())} runs ({statuses(result.runs)}); "
         f"{result.emails} emails sent",
     ]
+    if result.test_clocks:
+        names = ", ".join(f"“{name}”" for name in result.test_clocks)
+        lines.append(f"  test clocks:    {names} (advance them from Test clocks)")
     if result.history_from and result.history_to:
         lines.append(f"  history:        {result.history_from:%Y-%m-%d} to {result.history_to:%Y-%m-%d}")
     lines += ["", f"Open {result.url} and log in as:"]

@@ -20,6 +20,7 @@ from automations.engine.dispatch import dispatch_due
 from automations.engine.handling import unhandled_event_ids
 from automations.models import Automation, HandledEvent, MatchingRecord, Run, RunStatus, RunStep, StepStatus
 from automations.receivers import receivers_paused
+from automations.services.test_clocks import advance_clock
 from billing.jobs import JOBS
 from billing.models import (
     AccountSettings,
@@ -40,9 +41,11 @@ from billing.models import (
     Subscription,
     SubscriptionItem,
     SubscriptionStatus,
+    TestClock,
 )
+from billing.models import TestClockStatus as ClockStatus
 from billing.services import customer_create
-from demo.data import EDITOR_LOGIN, VIEWER_LOGIN, _DemoBuilder, seed_demo
+from demo.data import EDITOR_LOGIN, REHEARSAL_CLOCK, REHEARSAL_CUSTOMER, VIEWER_LOGIN, _DemoBuilder, seed_demo
 from frame.permissions import EDITORS, VIEWERS, is_editor
 from notifications.email import send_due
 from notifications.models import EmailStatus, OutboundEmail, WebhookDelivery
@@ -417,7 +420,9 @@ class TestTheDemoDataset:
         assert set(run.steps.values_list("status", flat=True)) == {StepStatus.CANCELED}
 
     def test_a_yearly_dunning_run_waits_for_the_retries_still_to_come(self, demo):
-        run = Run.objects.get(automation__name="Annual subscriber dunning", status=RunStatus.ACTIVE)
+        run = Run.objects.get(
+            automation__name="Annual subscriber dunning", status=RunStatus.ACTIVE, test_clock__isnull=True
+        )
         invoice = Invoice.objects.get(public_id=run.object_id)
         assert invoice.status == InvoiceStatus.OPEN and invoice.retry_policy.name == "Annual plans"
         policy = run.steps.get(position=1)
@@ -565,7 +570,7 @@ class TestTheDemoDataset:
         assert authenticate(username="demo", password="relance-demo") is not None
 
     def test_the_customers_are_the_same_on_every_run(self, demo):
-        names = sorted(Customer.objects.values_list("name", "email", "currency"))
+        names = sorted(Customer.objects.filter(test_clock__isnull=True).values_list("name", "email", "currency"))
         rebuilt = sorted((p.name, p.email, p.currency) for p in _DemoBuilder(timezone.now()).profiles())
         assert names == rebuilt
 
@@ -621,3 +626,100 @@ def test_the_command_seeds_at_a_month_end_prints_the_logins_and_changes_nothing_
     assert "demo / relance-demo" in out.getvalue()
     assert counts() == before
     assert dict(Event.objects.values_list("type").annotate(n=Count("id"))) == by_type
+
+
+class TestTheRehearsalClock:
+    """The demo's test clock: a yearly customer whose card declines, its annual dunning run
+    waiting at the clock's time (README: "Try an automation on a test clock")."""
+
+    def test_the_clock_is_frozen_at_the_demos_now_with_one_declining_yearly_customer(self, demo):
+        test_clock = TestClock.objects.get(name=REHEARSAL_CLOCK)
+        assert test_clock.status == ClockStatus.READY
+        assert timezone.now() - timedelta(minutes=5) < test_clock.frozen_time <= timezone.now()
+        customer = test_clock.customers.get()
+        assert (customer.name, customer.email) == REHEARSAL_CUSTOMER
+        assert customer.default_payment_method == "4000000000000002"
+        assert customer.created == test_clock.frozen_time
+        subscription = customer.subscriptions.get()
+        assert subscription.items.get().price.interval == Interval.YEAR
+        invoice = subscription.invoices.get()
+        assert (invoice.status, invoice.attempt_count) == (InvoiceStatus.OPEN, 1)
+        assert invoice.payment_attempts.get().created == test_clock.frozen_time
+        assert demo.test_clocks == [REHEARSAL_CLOCK]
+
+    def test_the_clock_customer_is_the_only_one_on_a_clock_and_its_events_are_the_clocks(self, demo):
+        test_clock = TestClock.objects.get()
+        customer = Customer.objects.get(test_clock__isnull=False)
+        events = Event.objects.filter(customer_id=customer.public_id)
+        assert events.exists()
+        assert set(events.values_list("test_clock", flat=True)) == {test_clock.public_id}
+        assert set(events.values_list("created", flat=True)) == {test_clock.frozen_time}
+        assert not Event.objects.filter(test_clock__isnull=False).exclude(customer_id=customer.public_id).exists()
+
+    def test_an_annual_dunning_run_is_active_on_the_clock_with_its_steps_pending_at_simulated_times(self, demo):
+        test_clock = TestClock.objects.get()
+        run = Run.objects.get(test_clock=test_clock)
+        assert run.automation.name == "Annual subscriber dunning"
+        assert (run.status, run.started_at) == (RunStatus.ACTIVE, test_clock.frozen_time)
+        invoice = Invoice.objects.get(public_id=run.object_id)
+        assert invoice.customer.test_clock_id == test_clock.public_id
+        steps = list(run.steps.order_by("position"))
+        assert [step.status for step in steps] == [StepStatus.PENDING] * 3
+        assert [step.action for step in steps] == [
+            "set_retry_policy",
+            "cancel_subscription",
+            "mark_invoice_uncollectible",
+        ]
+        # The policy step was run at the clock's time: the invoice is on Annual plans, its next
+        # retry 3 simulated days after the failure, and the step waits for the retries to end.
+        assert invoice.retry_policy.name == "Annual plans"
+        assert invoice.next_payment_attempt == test_clock.frozen_time + timedelta(days=3)
+        assert steps[0].result["waiting"].startswith("waiting for the retry policy")
+        assert steps[0].scheduled_at > test_clock.frozen_time
+        assert MatchingRecord.objects.filter(run=run).exists()
+
+    def test_nothing_of_the_clock_is_left_for_the_worker_in_real_time(self, demo):
+        assert unhandled_event_ids(limit=10, since_days=365, settle=timedelta(0)) == []
+        assert (
+            unhandled_event_ids(
+                limit=10, since_days=365, settle=timedelta(0), test_clock=TestClock.objects.get().public_id
+            )
+            == []
+        )
+        assert dispatch_due() == 0
+        assert RunStep.objects.filter(run__test_clock__isnull=False, status=StepStatus.PENDING).count() == 3
+
+    def test_advancing_the_clock_40_days_runs_the_retries_the_wait_the_cancellation_and_the_write_off(
+        self, demo, django_capture_on_commit_callbacks
+    ):
+        test_clock = TestClock.objects.get()
+        with django_capture_on_commit_callbacks(execute=True):
+            advance_clock(test_clock=test_clock, to=test_clock.frozen_time + timedelta(days=40))
+        test_clock.refresh_from_db()
+        assert test_clock.status == ClockStatus.READY
+        run = Run.objects.get(test_clock=test_clock, automation__name="Annual subscriber dunning")
+        assert run.status == RunStatus.COMPLETED
+        policy, cancel, write_off = run.steps.order_by("position")
+        assert [policy.status, cancel.status, write_off.status] == ["succeeded", "skipped", "succeeded"]
+        invoice = Invoice.objects.get(public_id=run.object_id)
+        assert invoice.status == InvoiceStatus.UNCOLLECTIBLE
+        assert invoice.subscription.status == SubscriptionStatus.CANCELED
+        assert invoice.payment_attempts.count() == 5
+        assert cancel.executed_at == write_off.executed_at == policy.executed_at + timedelta(days=7)
+        assert write_off.executed_at < test_clock.frozen_time <= timezone.now() + timedelta(days=41)
+
+    def test_seeding_again_creates_no_second_clock_customer_or_run(self, demo):
+        before = (
+            TestClock.objects.count(),
+            Customer.objects.filter(test_clock__isnull=False).count(),
+            Run.objects.count(),
+        )
+        again = seed_demo()
+        assert again.created is False
+        assert (
+            TestClock.objects.count(),
+            Customer.objects.filter(test_clock__isnull=False).count(),
+            Run.objects.count(),
+        ) == before
+        assert before[:2] == (1, 1)
+        assert again.test_clocks == [REHEARSAL_CLOCK]
