@@ -6,6 +6,7 @@ The answers come from `automations.engine.dry_run`; this module puts them in wor
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -36,7 +37,7 @@ class StepInWords:
     position: int
     label: str
     timing: str  # "wait 3 days", "2 days before the due date"
-    at: object  # datetime
+    at: datetime
     passed: bool  # would be skipped: its time has passed
 
 
@@ -56,8 +57,8 @@ class PlanInWords:
     key: str
     label: str
     anchor_name: str  # "the due date" (date-anchored triggers)
-    anchor: object  # datetime or None
-    now: object
+    anchor: datetime | None
+    now: datetime
     contenders: list[ContenderInWords]
     winner: ContenderInWords | None
     steps: list[StepInWords]
