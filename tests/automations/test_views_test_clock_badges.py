@@ -50,7 +50,8 @@ def test_a_run_page_on_a_clock_says_its_times_are_simulated(viewer_client):
     response = viewer_client.get(reverse("run_detail", args=[auto.public_id, run.public_id]))
     assert response.status_code == 200
     assert "Test clock: Rehearsal" in response.text
-    assert "Times on this page are the clock's simulated times." in response.text.replace("&#x27;", "'")
+    assert f'href="/test-clocks/{test_clock.public_id}/"' in response.text
+    assert "every time on this page is simulated" in response.text
 
 
 def test_a_real_time_run_page_has_no_badge(viewer_client):

@@ -4,7 +4,7 @@ the clock services, their refusals come back as messages, never as server errors
 from datetime import UTC, datetime
 
 import pytest
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from billing import services
 from billing.models import (
@@ -64,11 +64,7 @@ def test_the_clock_page_shows_its_advances_read_only_and_links_to_the_dashboard(
     assert "2025-02-06" in response.text or "Feb. 6, 2025" in response.text
     assert response.context["inline_admin_formsets"][0].has_add_permission is False
     assert "Advance the clock from its page in the dashboard." in response.text
-    try:
-        url = reverse("test_clock_detail", args=[test_clock.public_id])
-    except NoReverseMatch:
-        return  # the clock pages are not mounted yet
-    assert f'href="{url}"' in response.text
+    assert f'href="/test-clocks/{test_clock.public_id}/"' in response.text
 
 
 def test_adding_a_clock_goes_through_clock_create(admin_client):
