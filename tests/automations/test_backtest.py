@@ -160,11 +160,13 @@ def test_only_the_first_failed_payment_of_a_subscription_invoice_starts_a_run():
     assert result["started"]["objects"] == [invoice.public_id]
 
 
-def test_a_yearly_filter_reads_the_invoices_subscription_interval():
+def test_a_yearly_filter_reads_the_invoices_subscription_interval_as_recorded_then():
     yearly = [{"type": "subscription_interval", "params": {"interval": "year"}}]
     tested = automation("subscription.payment_failed", [memo(1)], filters=yearly, name="Annual")
     annual = make_subscription(price=make_price(interval="year"))
     monthly = make_subscription(price=make_price(interval="month"))
+    record("customer.subscription.created", monthly, 20)
+    monthly.items.update(price=make_price(interval="year"))  # yearly today: monthly when it failed
     wanted = make_invoice(customer=annual.customer, subscription=annual)
     other = make_invoice(customer=monthly.customer, subscription=monthly)
     record("invoice.payment_failed", wanted, 3)
