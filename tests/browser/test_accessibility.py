@@ -15,7 +15,8 @@ from playwright.sync_api import expect
 from automations.models import Automation, Run, RunStatus
 from automations.services.definitions import automation_create
 from billing import services
-from billing.models import Customer, Invoice, InvoiceStatus, Quote, RetryPolicy, Subscription
+from billing.models import Customer, Invoice, InvoiceStatus, Quote, RetryPolicy, Subscription, TestClock
+from billing.services.test_clocks import clock_create
 from demo.data import EDITOR_LOGIN, seed_demo
 from notifications.models import DeliveryAttempt, DeliveryStatus, OutboundEmail, WebhookDelivery, WebhookEndpoint
 from notifications.signing import new_secret
@@ -62,6 +63,7 @@ def _demo_with_webhooks() -> dict[str, str]:
     )  # fmt: skip
     automation = Automation.objects.filter(runs__status=RunStatus.ACTIVE).first()
     return {
+        "clock": _a_test_clock(),
         "automation": automation.public_id,
         "run": automation.runs.filter(status=RunStatus.ACTIVE).first().public_id,
         "customer": Customer.objects.first().public_id,
@@ -73,6 +75,15 @@ def _demo_with_webhooks() -> dict[str, str]:
         "endpoint": endpoint.public_id,
         "event": delivered.event_id,
     }
+
+
+def _a_test_clock() -> str:
+    """The demo's test clock, or one with a customer if the demo has none."""
+    test_clock = TestClock.objects.first()
+    if test_clock is None:
+        test_clock = clock_create(name="Rehearsal", frozen_time=timezone.now())
+        services.customer_create(name="Clocked Ltd", email="billing@clocked.example", test_clock=test_clock)
+    return test_clock.public_id
 
 
 def test_every_dashboard_page_passes_axe_cores_wcag_2_1_aa_rules(page):
@@ -114,6 +125,9 @@ def test_every_dashboard_page_passes_axe_cores_wcag_2_1_aa_rules(page):
         f"/settings/webhooks/{ids['endpoint']}/deliveries/{ids['event']}/",
         "/settings/emails/",
         f"/settings/emails/{ids['email']}/",
+        "/test-clocks/",
+        f"/test-clocks/{ids['clock']}/",
+        f"/test-clocks/{ids['clock']}/delete/",
     ]
     for path in pages:
         assert page.goto(path).status == 200, path
@@ -177,6 +191,9 @@ def test_every_control_on_every_page_has_a_label(page, editor):
         "/settings/webhooks/",
         "/settings/webhooks/new/",
         "/settings/emails/",
+        "/test-clocks/",
+        f"/test-clocks/{_a_test_clock()}/",
+        f"/test-clocks/{_a_test_clock()}/delete/",
     ]
     for path in pages:
         assert page.goto(path).status == 200, path
