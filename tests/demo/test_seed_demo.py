@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.db.models import Count
+from django.urls import reverse
 from django.utils import timezone
 from djmoney.contrib.exchange.models import Rate
 
@@ -706,7 +707,41 @@ class TestTheRehearsalClock:
         assert invoice.subscription.status == SubscriptionStatus.CANCELED
         assert invoice.payment_attempts.count() == 5
         assert cancel.executed_at == write_off.executed_at == policy.executed_at + timedelta(days=7)
+        assert cancel.error == "subscription is already canceled"  # by the Annual plans policy's last retry
         assert write_off.executed_at < test_clock.frozen_time <= timezone.now() + timedelta(days=41)
+        # The canceled subscription started the cancellation confirmation: its email is simulated.
+        confirmation = Run.objects.get(test_clock=test_clock, automation__name="Cancellation confirmation")
+        assert confirmation.status == RunStatus.COMPLETED
+        email = OutboundEmail.objects.get(test_clock=test_clock)
+        assert (email.status, email.recipients) == (EmailStatus.SIMULATED, [REHEARSAL_CUSTOMER[1]])
+
+    def test_the_readme_walk_through_reads_as_the_pages_say(self, demo, client, django_capture_on_commit_callbacks):
+        """README, "Try an automation on a test clock": the clock, its run, the advance, the timeline."""
+        client.force_login(User.objects.get(username=EDITOR_LOGIN.username))
+        test_clock = TestClock.objects.get()
+        assert REHEARSAL_CLOCK in client.get(reverse("test_clocks")).text
+        page = client.get(reverse("test_clock_detail", args=[test_clock.public_id])).text
+        run = Run.objects.get(test_clock=test_clock)
+        assert REHEARSAL_CUSTOMER[0] in page and run.public_id in page
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(
+                reverse("test_clock_advance", args=[test_clock.public_id]),
+                {"to": f"{test_clock.frozen_time + timedelta(days=40):%Y-%m-%dT%H:%M}"},
+            )
+        assert response.status_code in (200, 302)
+        test_clock.refresh_from_db()
+        assert test_clock.status == ClockStatus.READY
+        timeline = client.get(reverse("run_detail", args=[run.automation.public_id, run.public_id])).text
+        for text in [
+            "Payment attempts on the invoice",
+            "Retry 4",
+            "subscription is already canceled",
+            "Mark invoice uncollectible",
+            f"Test clock: {REHEARSAL_CLOCK}",
+        ]:
+            assert text in timeline, text
+        emails = client.get(reverse("notifications:email_list")).text
+        assert "Simulated (test clock)" in emails
 
     def test_seeding_again_creates_no_second_clock_customer_or_run(self, demo):
         before = (
