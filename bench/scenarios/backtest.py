@@ -77,7 +77,7 @@ def make_history(invoices_count: int) -> int:
         )  # fmt: skip
         events = []
         for i, customer, invoice in zip(numbers, customers, invoices, strict=True):
-            created = now - timedelta(days=360) + timedelta(seconds=(i * 1234567) % (345 * 86400))
+            created = now - timedelta(days=360) + timedelta(seconds=(i * 1234567) % (300 * 86400))
             due = created + timedelta(days=14)
             events.append(Event(type="customer.created", created=created - timedelta(hours=1), object_type="customer",
                                 object_id=customer.public_id, customer_id=customer.public_id,
