@@ -3,9 +3,12 @@ status, advancing it (walked at once: django-q2 runs in sync mode in tests), cus
 its deletion and the history of its advances. Viewers look; only editors change anything."""
 
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
 
 from automations.models import Run, RunStatus
@@ -493,3 +496,41 @@ def test_a_clock_runs_timeline_shows_the_invoices_retries_and_the_clock(
         assert f"Retry {n} {attempt.created:%Y-%m-%d %H:%M:%S} Failed" in words
     assert f'href="{url("test_clock_detail", test_clock)}"' in page.content.decode()
     assert "every time on this page is simulated" in words
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_editors_advancing_at_once_start_one_advance(editor):
+    """Both requests read the clock ready; the clock's row lock and conditional claim let one win.
+    The other is refused with the reason (409 while the winner's walk runs, or 400 once it is over
+    and the moment asked for is no longer ahead of the clock)."""
+    test_clock = a_clock()
+    barrier = threading.Barrier(2)
+    answers, errors = [], []
+
+    def work():
+        try:
+            client = Client()
+            client.force_login(editor)
+            barrier.wait()
+            response = client.post(url("test_clock_advance", test_clock), {"to": "2025-01-08T09:00"})
+            answers.append((response.status_code, text(response) if response.status_code != 302 else ""))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    answers.sort()
+    assert answers[0][0] == 302
+    refused_status, refused_words = answers[1]
+    assert refused_status in (400, 409)
+    assert "already advancing" in refused_words or "a test clock only moves forward" in refused_words
+    assert ClockAdvance.objects.count() == 1
+    test_clock.refresh_from_db()
+    assert test_clock.status == ClockStatus.READY and test_clock.frozen_time == datetime(2025, 1, 8, 9, tzinfo=UTC)
