@@ -239,3 +239,39 @@ def test_a_window_with_more_events_than_a_backtest_replays_is_refused(settings):
     with pytest.raises(backtests.BacktestError, match="hold 2 invoice events, more than a backtest replays"):
         backtests.backtest_automation(automation=tested, days=30)
     assert not Backtest.objects.exists()
+
+
+def test_a_product_filter_reads_the_products_of_the_snapshots_lines_and_items():
+    pro = make_price(name="Pro plan")
+    wanted = [{"type": "product", "params": {"products": [pro.product.public_id]}}]
+    on_invoices = automation("invoice.overdue", [memo(1)], filters=wanted, name="Pro invoices")
+    with_pro, without = make_invoice(), make_invoice()
+    with_pro.lines.update(product=pro.product)
+    record("invoice.overdue", with_pro, 3)
+    record("invoice.overdue", without, 2)
+    result = run(on_invoices)
+    assert result["started"]["objects"] == [with_pro.public_id]
+    assert result["failed_filters"] == [{"filter": "Product", "count": 1, "objects": [without.public_id]}]
+
+    on_subscriptions = automation("subscription.canceled", [memo(1)], filters=wanted, name="Pro cancellations")
+    canceled = make_subscription(price=pro, status="canceled")
+    record("customer.subscription.deleted", canceled, 1)
+    record("customer.subscription.deleted", make_subscription(status="canceled"), 1)
+    assert run(on_subscriptions)["started"]["objects"] == [canceled.public_id]
+
+
+def test_a_due_date_moved_later_moves_the_steps_still_to_come():
+    from billing.serializers import snapshot
+
+    before_due = {"action": "send_invoice_will_be_due_webhook", "params": {},
+                  "delay": {"amount": 1, "unit": "days", "direction": "before"}}  # fmt: skip
+    tested = automation("invoice.due_date_upcoming", [before_due], name="Remind")
+    kept, moved = (make_invoice(due_date=timezone.now() - timedelta(days=7)) for _ in range(2))
+    record("invoice.finalized", kept, 10)
+    record("invoice.finalized", moved, 10)
+    earlier = snapshot(moved)
+    Invoice.objects.filter(pk=moved.pk).update(due_date=timezone.now() + timedelta(days=2))
+    moved.refresh_from_db()
+    record("invoice.updated", moved, 9, before=earlier)
+    step = run(tested)["steps"][0]
+    assert (step["ran"]["objects"], step["pending"]["objects"]) == ([kept.public_id], [moved.public_id])
