@@ -54,6 +54,10 @@ class AdvanceForm(forms.Form):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.test_clock = test_clock
+        if self.is_bound and self.data.get("jump"):
+            # A quick button counts from the clock's time: whatever is typed in the field is left aside.
+            self.data = self.data.copy()
+            self.data.pop("to", None)
         attrs = self.fields["to"].widget.attrs
         attrs["min"] = f"{test_clock.frozen_time.astimezone(UTC):%Y-%m-%dT%H:%M}"
         attrs["max"] = f"{latest.astimezone(UTC):%Y-%m-%dT%H:%M}"
@@ -77,7 +81,7 @@ class PriceChoiceField(forms.ModelChoiceField):
 
 class ClockCustomerForm(forms.Form):
     name = forms.CharField(label="Name", max_length=200)
-    email = forms.EmailField(label="Email")
+    email = forms.EmailField(label="Email", max_length=254)
     card = forms.ChoiceField(
         label="Test card",
         choices=[(number, f"{number} — {card.label}") for number, card in TEST_CARDS.items()],
