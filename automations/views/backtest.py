@@ -110,7 +110,7 @@ def report_rows(result: dict) -> list[Row]:
     rows.append(Row("Runs it would have started", **_figure(result["started"]), key="started"))
     rows.append(Row("Ended early", **_figure(result["ended_early"]), key="ended-early", level=1))
     for i, ended in enumerate(result["end_reasons"]):
-        rows.append(Row(f"… because the {ended['reason']}", **_figure(ended), key=f"reason-{i}", level=1))
+        rows.append(Row(f"… {ended['reason']}", **_figure(ended), key=f"reason-{i}", level=1))
     rows.append(Row("Completed", **_figure(result["completed"]), key="completed", level=1))
     rows.append(Row("Still in progress", **_figure(result["in_progress"]), key="in-progress", level=1))
     return rows
