@@ -86,9 +86,13 @@ class TestClockAdmin(ServiceAdmin):
         url = clock_page_url(obj)
         return format_html('<a href="{}">Open the clock page (advance it there)</a>', url) if url else "—"
 
+    def has_change_permission(self, request, obj=None):
+        # Nothing on a clock is edited here: its time moves only by advances, on its page.
+        return obj is None and super().has_change_permission(request, obj)
+
     def save_model(self, request, obj, form, change):
         if change:
-            return  # nothing on a clock is edited here
+            return
         data = form.cleaned_data
         adopt(obj, clock_create(name=data["name"], frozen_time=data["frozen_time"]))
 

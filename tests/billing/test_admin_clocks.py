@@ -64,6 +64,8 @@ def test_the_clock_page_shows_its_advances_read_only_and_links_to_the_dashboard(
     assert "2025-02-06" in response.text or "Feb. 6, 2025" in response.text
     assert response.context["inline_admin_formsets"][0].has_add_permission is False
     assert "Advance the clock from its page in the dashboard." in response.text
+    assert 'name="_save"' not in response.text  # nothing to edit
+    assert reverse("admin:billing_testclock_delete", args=[test_clock.pk]) in response.text
     assert f'href="/test-clocks/{test_clock.public_id}/"' in response.text
 
 
