@@ -30,11 +30,9 @@ from billing.models import (
 )
 from billing.payments.test_gateway import TEST_CARDS
 
-# The badge colour of each status, from the dashboard's existing badge styles.
-STATUS_BADGES = {
-    TestClockStatus.READY: "succeeded",
-    TestClockStatus.ADVANCING: "running",
-    TestClockStatus.INTERNAL_FAILURE: "failed",
+# The badge colour of an advance's status, from the dashboard's existing badge styles (the clock's
+# own status badge is the `status_badge` partial of test_clock_detail.html, in the same colours).
+ADVANCE_BADGES = {
     AdvanceStatus.SUCCEEDED: "succeeded",
     AdvanceStatus.ADVANCING: "running",
     AdvanceStatus.FAILED: "failed",
@@ -167,7 +165,7 @@ class HistorySection:
 
     @property
     def badge(self) -> str:
-        return STATUS_BADGES.get(self.advance.status, "") if self.advance else ""
+        return ADVANCE_BADGES.get(self.advance.status, "") if self.advance else ""
 
 
 def _object_url(kind: str, public_id: str) -> str:

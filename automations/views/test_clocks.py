@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRefresh
 
@@ -69,7 +70,6 @@ def _detail_context(request, test_clock: TestClock, **forms) -> dict:
     customers = selectors.clock_customers(test_clock)
     return {
         "clock": test_clock,
-        "badge": selectors.STATUS_BADGES.get(test_clock.status, ""),
         "progress": selectors.clock_progress(test_clock),
         "latest": latest,
         "advance_form": advance_form,
@@ -98,13 +98,12 @@ def test_clock_progress(request: HtmxHttpRequest, public_id: str) -> HttpRespons
     an htmx poll reloads the whole page: its customers and history have moved on too."""
     test_clock = _clock(public_id)
     if request.htmx and test_clock.status != TestClockStatus.ADVANCING:
-        return HttpResponseClientRefresh()
-    context = {
-        "clock": test_clock,
-        "badge": selectors.STATUS_BADGES.get(test_clock.status, ""),
-        "progress": selectors.clock_progress(test_clock),
-    }
-    return render(request, f"{DETAIL}#status", context)
+        response = HttpResponseClientRefresh()
+    else:
+        context = {"clock": test_clock, "progress": selectors.clock_progress(test_clock)}
+        response = render(request, f"{DETAIL}#status", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @require_POST
