@@ -11,6 +11,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("settings/", include("notifications.urls")),
     path("automations/", include("automations.urls")),
-    path("test-clocks/", include("automations.test_clock_urls")),
+    path("test-clocks/", include("automations.clock_urls")),
     path("", include("billing.urls")),
 ]

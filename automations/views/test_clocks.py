@@ -13,10 +13,10 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRefresh
 
-from automations import test_clock_selectors as selectors
+from automations import clock_selectors as selectors
+from automations.clock_forms import AdvanceForm, ClockCustomerForm, ClockForm, first_error
 from automations.services.summary import plural
 from automations.services.test_clocks import advance_clock
-from automations.test_clock_forms import AdvanceForm, ClockCustomerForm, ClockForm, first_error
 from billing import services
 from billing.errors import BillingError
 from billing.models import TestClock, TestClockStatus

@@ -7,7 +7,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from automations import test_clock_selectors as selectors
+from automations import clock_selectors as selectors
 from billing.forms import MomentField
 from billing.models import Interval, TestClock
 from billing.payments.test_gateway import TEST_CARDS
