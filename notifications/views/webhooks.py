@@ -5,7 +5,7 @@ import json
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
@@ -212,5 +212,5 @@ def delivery_resend(request: HttpRequest, public_id: str, event_id: str) -> Http
     messages.success(request, f"{delivery.event_type} {delivery.event_id} will be sent again now.")
     back = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return redirect(back)
+        return HttpResponseRedirect(back)  # not redirect(): it would read "a:b" as a URL name to reverse
     return redirect("notifications:webhook_detail", endpoint.public_id)

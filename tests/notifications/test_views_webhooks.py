@@ -418,6 +418,14 @@ def test_resend_does_not_redirect_to_another_site(editor_client, endpoint):
     assert response["Location"] == _url("webhook_detail", endpoint.public_id)
 
 
+def test_resend_with_a_next_that_looks_like_a_url_name_redirects_to_it_as_a_path(editor_client, endpoint):
+    delivery = _delivery(endpoint)
+    response = editor_client.post(
+        _url("delivery_resend", endpoint.public_id, delivery.event_id), {"next": "2026-02-30T25:61"}
+    )
+    assert response.status_code == 302 and response["Location"] == "2026-02-30T25:61"
+
+
 def test_a_failing_delivery_shows_its_error_and_next_retry(editor_client, receiver, django_capture_on_commit_callbacks):
     endpoint = endpoint_create(url=receiver.url, enabled_events=["invoice.voided"]).endpoint
     receiver.answers = [503]
