@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "billing",
     "notifications",
     "automations",
+    "api",
     "ops",
     "demo",
     "config",
