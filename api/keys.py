@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -36,10 +37,18 @@ def api_key_create(*, name: str, read_only: bool = False, user=None) -> NewKey:
         raise ApiKeyError("An API key needs a name (what uses it).")
     if len(name) > 200:
         raise ApiKeyError("An API key's name has at most 200 characters.")
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        # PostgreSQL stores no NUL, and a tab or a line break would break the lists that show the name.
+        raise ApiKeyError("An API key's name cannot contain control characters (line breaks, tabs, NUL).")
     kind = KeyKind.RESTRICTED if read_only else KeyKind.SECRET
     secret = ("rk_" if read_only else "sk_") + "test_" + secrets.token_urlsafe(32).replace("-", "x").replace("_", "y")
     api_key = ApiKey.objects.create(name=name, kind=kind, hashed=digest(secret), last4=secret[-4:], created_by=user)
     return NewKey(api_key, secret)
+
+
+def api_key_list():
+    """Every key, newest first, with who created it (revoked keys included: they say when)."""
+    return ApiKey.objects.select_related("created_by")
 
 
 def authenticate(secret: str) -> ApiKey | None:
