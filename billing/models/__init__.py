@@ -3,7 +3,7 @@ from billing.models.catalog import Interval, Price, Product
 from billing.models.clocks import AdvanceStatus, ClockAdvance, TestClock, TestClockStatus
 from billing.models.customers import Customer
 from billing.models.events import Event, EventType
-from billing.models.invoices import BillingReason, Invoice, InvoiceLine, InvoiceStatus
+from billing.models.invoices import BillingReason, Invoice, InvoiceItem, InvoiceLine, InvoiceStatus
 from billing.models.payments import DeclineType, PaymentAttempt, PaymentOutcome
 from billing.models.quotes import Quote, QuoteLine, QuoteStatus
 from billing.models.retries import EndBehavior, RetryPolicy, ScheduleKind
@@ -28,6 +28,7 @@ __all__ = [
     "EventType",
     "Interval",
     "Invoice",
+    "InvoiceItem",
     "InvoiceLine",
     "InvoiceStatus",
     "PauseBehavior",

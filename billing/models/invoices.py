@@ -105,3 +105,36 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+
+class InvoiceItem(models.Model):
+    """Stripe's invoice item: an amount for a customer, pending until their next invoice picks it
+    up, or put straight on a draft invoice. Once invoiced it is one of the invoice's lines."""
+
+    public_id = PublicIdField(prefix="ii")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="invoice_items")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, null=True, blank=True, related_name="invoice_items")
+    line = models.OneToOneField(
+        InvoiceLine, on_delete=models.SET_NULL, null=True, blank=True, related_name="invoice_item"
+    )
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    price = models.ForeignKey(Price, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    description = models.CharField(max_length=300)
+    quantity = models.PositiveIntegerField(default=1)
+    unit_amount = MoneyField(max_digits=14, decimal_places=2)
+    amount = MoneyField(max_digits=14, decimal_places=2)
+    metadata = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["customer", "id"], name="invoiceitem_pending", condition=Q(invoice__isnull=True))
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+    @property
+    def currency(self) -> str:
+        return str(self.amount.currency)

@@ -108,6 +108,7 @@ def bill_period(*, subscription: Subscription, reason: str = BillingReason.SUBSC
             period_start=subscription.current_period_start,
             period_end=subscription.current_period_end,
             auto_advance=not leave_draft,
+            include_pending_items=True,
         )
         if leave_draft:
             return invoice

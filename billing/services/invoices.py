@@ -17,6 +17,7 @@ from billing.models import (
     Customer,
     EventType,
     Invoice,
+    InvoiceItem,
     InvoiceLine,
     InvoiceStatus,
     Price,
@@ -102,8 +103,10 @@ def invoice_create(
     period_start: datetime | None = None,
     period_end: datetime | None = None,
     retry_policy: RetryPolicy | None = None,
+    include_pending_items: bool = False,
 ) -> Invoice:
-    """Create a draft invoice with its lines (`invoice.created`)."""
+    """Create a draft invoice with its lines (`invoice.created`); with `include_pending_items`,
+    the customer's pending invoice items in its currency become lines too."""
     currency = (currency or customer.currency).upper()
     if collection_method == CollectionMethod.SEND_INVOICE and days_until_due is None and due_date is None:
         days_until_due = 30
@@ -127,10 +130,80 @@ def invoice_create(
             period_end=period_end,
             created=now,
         )
-        invoice.total = build_lines(lines, currency, InvoiceLine, "invoice", invoice)
+        pending = list(pending_items(customer, currency).select_for_update()) if include_pending_items else []
+        # Without pending items, build_lines refuses an invoice with no line at all.
+        total = build_lines(lines, currency, InvoiceLine, "invoice", invoice) if lines or not pending else None
+        invoice.total = put_items_on(invoice, pending, total or Money(0, currency))
         invoice.save(update_fields=["total"])
         record_event(type=EventType.INVOICE_CREATED, obj=invoice)
     return invoice
+
+
+def pending_items(customer: Customer, currency: str):
+    """The customer's invoice items waiting for their next invoice in `currency`, oldest first."""
+    return InvoiceItem.objects.filter(customer=customer, invoice__isnull=True, amount_currency=currency).order_by("id")
+
+
+def put_items_on(invoice: Invoice, items: list[InvoiceItem], total: Money) -> Money:
+    """Make each invoice item a line of `invoice` (a draft, locked by the caller); returns `total`
+    plus their amounts."""
+    for item in items:
+        if item.currency != invoice.currency:
+            raise BillingError(
+                f"Invoice item '{item.description}' is in {item.currency}, the invoice in {invoice.currency}."
+            )
+        item.line = InvoiceLine.objects.create(
+            invoice=invoice,
+            product=item.product,
+            price=item.price,
+            description=item.description,
+            quantity=item.quantity,
+            unit_amount=item.unit_amount,
+            amount=item.amount,
+        )
+        item.invoice = invoice
+        item.save(update_fields=["invoice", "line"])
+        total += item.amount
+    return total
+
+
+def invoice_item_create(
+    *,
+    item: LineItem,
+    customer: Customer | None = None,
+    invoice: Invoice | None = None,
+    metadata: dict | None = None,
+) -> InvoiceItem:
+    """An invoice item (Stripe's): on `invoice`, a draft, as a new line (`invoice.updated` with the
+    new total); without an invoice, pending until the customer's next invoice picks it up."""
+    description, unit, product = item.resolve()
+    with transaction.atomic():
+        if invoice is not None:
+            invoice = lock(invoice)
+            if customer is not None and invoice.customer_id != customer.pk:
+                raise BillingError(f"Invoice {invoice} belongs to another customer.")
+            if invoice.status != InvoiceStatus.DRAFT:
+                raise InvalidTransition(
+                    f"Invoice {invoice} is {invoice.status}; invoice items can be added to draft invoices only."
+                )
+            customer = invoice.customer
+        if customer is None:
+            raise BillingError("An invoice item needs a customer or a draft invoice.")
+        created = InvoiceItem.objects.create(
+            customer=customer,
+            product=product,
+            price=item.price,
+            description=description,
+            quantity=item.quantity,
+            unit_amount=unit,
+            amount=unit * item.quantity,
+            metadata=check_metadata(metadata),
+            created=clock.now(customer=customer),
+        )
+        if invoice is not None:
+            put_items_on(invoice, [created], invoice.total)
+            recalculate_total(invoice, event_type=EventType.INVOICE_UPDATED)
+    return created
 
 
 def recalculate_total(document, *, event_type: str):
