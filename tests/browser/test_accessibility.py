@@ -12,6 +12,7 @@ from django.contrib.staticfiles import finders
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from api.keys import api_key_create
 from automations.models import Automation, Run, RunStatus
 from automations.services.definitions import automation_create
 from billing import services
@@ -74,6 +75,7 @@ def _demo_with_webhooks() -> dict[str, str]:
         "email": OutboundEmail.objects.first().public_id,
         "endpoint": endpoint.public_id,
         "event": delivered.event_id,
+        "api_key": api_key_create(name="Signup flow").api_key.public_id,
     }
 
 
@@ -128,10 +130,23 @@ def test_every_dashboard_page_passes_axe_cores_wcag_2_1_aa_rules(page):
         "/test-clocks/",
         f"/test-clocks/{ids['clock']}/",
         f"/test-clocks/{ids['clock']}/delete/",
+        "/settings/api-keys/",
+        f"/settings/api-keys/{ids['api_key']}/revoke/",
     ]
     for path in pages:
         assert page.goto(path).status == 200, path
         found[path] = axe_violations(page)
+
+    # A new API key, shown once in the answer to the form; revoking a key asks in a dialog.
+    page.goto("/settings/api-keys/")
+    page.get_by_label("Name").fill("Back office")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_role("heading", name="Your new key")).to_be_visible()
+    found["/settings/api-keys/ (a key just created)"] = axe_violations(page)
+    page.goto("/settings/api-keys/")
+    page.get_by_role("button", name="Revoke the key Signup flow").click()
+    expect(page.get_by_role("dialog", name="Revoke the key “Signup flow”?")).to_be_visible()
+    found["/settings/api-keys/ (revoking a key)"] = axe_violations(page)
 
     # The dialogs, open: turning off an automation with active runs, changing an invoice's due date.
     page.goto("/automations/")
@@ -191,6 +206,7 @@ def test_every_control_on_every_page_has_a_label(page, editor):
         "/settings/webhooks/",
         "/settings/webhooks/new/",
         "/settings/emails/",
+        "/settings/api-keys/",
         "/test-clocks/",
         f"/test-clocks/{_a_test_clock()}/",
         f"/test-clocks/{_a_test_clock()}/delete/",
