@@ -4,6 +4,9 @@ transaction that makes the change. Rows are never changed or deleted by the prod
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
+
+from audit import words
 
 
 class ActorKind(models.TextChoices):
@@ -42,3 +45,26 @@ class AuditEntry(models.Model):
     def actor_key(self) -> str:
         """The actor as the page's "who" filter names it."""
         return f"{self.actor_kind}:{self.actor_id}"
+
+    @property
+    def action_label(self) -> str:
+        return words.action_label(self.action, self.object_type)
+
+    @property
+    def type_label(self) -> str:
+        return words.type_label(self.object_type)
+
+    @cached_property
+    def object_url(self) -> str | None:
+        return words.object_url(self.object_type, self.object_id, self.action)
+
+    @property
+    def object_page_for_editors_only(self) -> bool:
+        return words.editors_only(self.object_type)
+
+    @property
+    def changes(self) -> list[tuple[str, str, str]]:
+        """(field, before, after) for each field in before or after, in words ("—" when absent)."""
+        before, after = self.before or {}, self.after or {}
+        names = list(dict.fromkeys([*before, *after]))
+        return [(name, words.value_text(before, name), words.value_text(after, name)) for name in names]

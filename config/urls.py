@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("settings/api-keys/", include("api.urls")),
+    path("settings/audit-log/", include("audit.urls")),
     path("settings/", include("notifications.urls")),
     path("automations/", include("automations.urls")),
     path("test-clocks/", include("automations.clock_urls")),
