@@ -6,9 +6,11 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+import audit
 from api.models import ApiKey, KeyKind
 from billing.errors import DomainError
 
@@ -42,7 +44,14 @@ def api_key_create(*, name: str, read_only: bool = False, user=None) -> NewKey:
         raise ApiKeyError("An API key's name cannot contain control characters (line breaks, tabs, NUL).")
     kind = KeyKind.RESTRICTED if read_only else KeyKind.SECRET
     secret = ("rk_" if read_only else "sk_") + "test_" + secrets.token_urlsafe(32).replace("-", "x").replace("_", "y")
-    api_key = ApiKey.objects.create(name=name, kind=kind, hashed=digest(secret), last4=secret[-4:], created_by=user)
+    with transaction.atomic():
+        api_key = ApiKey.objects.create(name=name, kind=kind, hashed=digest(secret), last4=secret[-4:], created_by=user)
+        audit.record(
+            "api_key.created",
+            api_key,
+            summary=f"{api_key.get_kind_display()} key {api_key.redacted}",
+            after=audit.fields(api_key, "name", "kind", "redacted"),
+        )
     return NewKey(api_key, secret)
 
 
@@ -69,7 +78,15 @@ def authenticate(secret: str) -> ApiKey | None:
 
 def api_key_revoke(*, api_key: ApiKey, user=None) -> ApiKey:
     """Revoke the key: requests with it are refused from now on."""
-    if api_key.revoked_at is None:
-        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    with transaction.atomic():
+        revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         api_key.refresh_from_db()
+        if revoked:  # a key revoked twice (two editors at once) is recorded once
+            audit.record(
+                "api_key.revoked",
+                api_key,
+                summary=f"{api_key.get_kind_display()} key {api_key.redacted}",
+                before={"revoked_at": None},
+                after=audit.fields(api_key, "revoked_at"),
+            )
     return api_key

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from api.keys import api_key_create, authenticate, digest
 from api.models import ApiKey, KeyKind
+from audit.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -150,3 +151,26 @@ def test_revoking_an_unknown_or_revoked_key_says_so(editor_client):
 def test_the_settings_navigation_links_the_page(viewer_client):
     body = viewer_client.get("/settings/").content.decode()
     assert f'href="{URL}"' in body and "API keys" in body
+
+
+def test_creating_and_revoking_a_key_are_in_the_audit_log_without_the_key(editor_client, editor):
+    secret = _shown_key(editor_client.post(URL, {"name": "Signup flow", "read_only": "on"}))
+    api_key = ApiKey.objects.get()
+    editor_client.post(f"{URL}{api_key.public_id}/revoke/")
+    entries = list(AuditEntry.objects.order_by("id"))
+    assert [entry.action for entry in entries] == ["api_key.created", "api_key.revoked"]
+    for entry in entries:
+        assert (entry.actor_kind, entry.actor_id, entry.actor_label) == ("user", str(editor.pk), editor.username)
+        assert entry.object_type == "api_key" and entry.object_id == api_key.public_id
+        assert secret not in str([entry.object_label, entry.summary, entry.before, entry.after])
+    assert entries[0].after == {"name": "Signup flow", "kind": "restricted", "redacted": api_key.redacted}
+    assert entries[1].before == {"revoked_at": None} and entries[1].after["revoked_at"]
+
+
+def test_a_key_made_by_the_command_or_revoked_twice_is_not_audited_twice(editor_client):
+    new = api_key_create(name="From a script")  # no actor (a command): nothing to record
+    assert not AuditEntry.objects.exists()
+    revoke = f"{URL}{new.api_key.public_id}/revoke/"
+    editor_client.post(revoke)
+    editor_client.post(revoke)
+    assert list(AuditEntry.objects.values_list("action", flat=True)) == ["api_key.revoked"]
