@@ -49,10 +49,13 @@ def _read(raw: bytes | str) -> object:
     size = len(raw.encode() if isinstance(raw, str) else raw)
     if size > MAX_BYTES:
         raise DocumentUnreadable(f"The document is too large ({size // 1024} KB): at most {MAX_BYTES // 1024} KB.")
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise DocumentUnreadable("The file is not UTF-8 text: upload the .json file Relance exported.") from None
     try:
         return json.loads(raw)
-    except UnicodeDecodeError:
-        raise DocumentUnreadable("The file is not UTF-8 text: upload the .json file Relance exported.") from None
     except json.JSONDecodeError as exc:
         raise DocumentUnreadable(
             f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
