@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+import audit
 from automations.engine.actions.set_retry_policy import POLICY_FIELDS
 from automations.models import Automation
 from automations.services.definitions import (
@@ -226,8 +227,9 @@ def automation_import(document, *, user=None, enabled: bool = False) -> Automati
 
     1. Check the document (object, version, fields) and validate its definition as the builder's
        save does; every problem is raised at once in one DocumentError.
-    2. In one transaction: pick a free name (" (imported)" on a clash) and create the automation
-       with automation_create (which records "automation.created" in the audit log)."""
+    2. In one transaction: pick a free name (" (imported)" on a clash), create the automation
+       with automation_create (which records "automation.created" in the audit log) and record
+       "automation.imported" (both only when someone is acting: see audit.context)."""
     name, definition = _validated(document)
     with transaction.atomic():
         automation = automation_create(
@@ -237,5 +239,13 @@ def automation_import(document, *, user=None, enabled: bool = False) -> Automati
             steps=definition.steps,
             user=user,
             enabled=enabled,
+        )
+        renamed = f" (renamed from “{name}”: the name was taken)" if automation.name != name else ""
+        audit.record(
+            "automation.imported",
+            automation,
+            summary=f"Imported from a version {VERSION} document{renamed}, {'on' if enabled else 'off'}.",
+            after=audit.fields(automation, "name", "trigger", "enabled", "priority")
+            | {"filters": len(definition.filters), "steps": len(definition.steps)},
         )
     return automation

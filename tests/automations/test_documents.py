@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from audit.context import USER, acting_as
+from audit.models import AuditEntry
 from automations.models import Automation
 from automations.services.definitions import automation_archive, automation_create
 from automations.services.documents import (
@@ -248,3 +250,23 @@ def test_the_preview_lists_the_errors_and_summarizes_what_it_can():
 
 def test_the_preview_of_something_else_than_a_document_says_so():
     assert "JSON object" in preview(["not", "a", "document"]).errors["document"]
+
+
+def test_an_import_by_someone_is_in_the_audit_log(editor):
+    automation_import(document())
+    with acting_as(USER, editor.pk, editor.username):
+        imported = automation_import(document(), user=editor)
+
+    entry = AuditEntry.objects.get(action="automation.imported")
+    assert (entry.actor_kind, entry.actor_label) == (USER, "eddie")
+    assert (entry.object_id, entry.object_label) == (imported.public_id, "Chase (imported)")
+    assert "renamed from “Chase”" in entry.summary
+    assert entry.after["enabled"] is False
+    assert entry.after["steps"] == 1
+
+
+def test_a_refused_import_leaves_nothing_in_the_audit_log(editor):
+    with acting_as(USER, editor.pk, editor.username), pytest.raises(DocumentError):
+        automation_import(document(version=9))
+
+    assert not AuditEntry.objects.filter(action__startswith="automation.").exists()
