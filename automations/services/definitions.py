@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.db import transaction
 
+import audit
 from automations.engine.actions import ACTIONS
 from automations.engine.filters import FILTERS, InvalidParams
 from automations.engine.scheduling import ANCHORED_UNITS, UNITS
@@ -305,6 +306,12 @@ def automation_create(
         automation.save(update_fields=["current_version"])
         if place_before:
             _place(automation, place_before, user)
+        audit.record(
+            "automation.created",
+            automation,
+            summary=f"On “{TRIGGERS[automation.trigger].label}”, {'on' if enabled else 'off'}, priority {automation.priority}.",
+            after=audit.fields(automation, "name", "trigger", "enabled", "priority") | {"version": 1},
+        )
     return automation
 
 
@@ -333,6 +340,7 @@ def automation_update(
         locked = _locked(automation)
         if locked.archived_at is not None:
             raise AutomationArchived("An archived automation cannot be edited.")
+        before = _audited(locked)
         fields = ["updated", "updated_by"]
         locked.updated_by = user or locked.updated_by
         if name:
@@ -352,7 +360,22 @@ def automation_update(
         locked.save(update_fields=fields)
         if place_before is not None:
             _place(locked, place_before, user)
+        after = _audited(locked)
+        new_version = after["version"] != before["version"]
+        audit.record(
+            "automation.updated",
+            locked,
+            summary=f"Saved as version {after['version']}." if new_version else "Saved; the definition is unchanged.",
+            before=before,
+            after=after,
+        )
     return locked
+
+
+def _audited(automation: Automation) -> dict:
+    """What an edit of the automation may change, for the audit log."""
+    version = automation.current_version
+    return audit.fields(automation, "name", "priority") | {"version": version.number if version else None}
 
 
 def runs_on_old_versions(automation: Automation) -> int:
@@ -400,6 +423,14 @@ def automation_reorder(*, trigger: str, ordered_ids: list[str], user=None) -> li
                 automation.updated_by = user or automation.updated_by
                 changed.append(automation)
         Automation.objects.bulk_update(changed, ["priority", "updated", "updated_by"])
+        if changed:
+            audit.record(
+                "automation.reordered",
+                label=trig.label,
+                summary=f"New priority order of “{trig.label}”.",
+                before={"order": [a.name for a in rows.values()]},
+                after={"order": [rows[i].name for i in ordered_ids]},
+            )
     return [rows[i] for i in ordered_ids]
 
 
@@ -424,6 +455,9 @@ def automation_enable(*, automation: Automation, user=None) -> Automation:
             locked.enabled = True
             locked.updated_by = user or locked.updated_by
             locked.save(update_fields=["enabled", "updated", "updated_by"])
+            audit.record(
+                "automation.enabled", locked, summary="Turned on.", before={"enabled": False}, after={"enabled": True}
+            )
     return locked
 
 
@@ -454,13 +488,24 @@ def automation_disable(*, automation: Automation, in_flight: str, user=None) -> 
     _check_in_flight(in_flight)
     with transaction.atomic():
         locked = _locked(automation)
+        was_enabled = locked.enabled
         if locked.enabled:
             locked.enabled = False
             locked.updated_by = user or locked.updated_by
             locked.save(update_fields=["enabled", "updated", "updated_by"])
         if in_flight == CANCEL:
-            return _cancel_active_runs(locked)
-        return Run.objects.filter(automation=locked, status=RunStatus.ACTIVE).count()
+            in_progress, fate = _cancel_active_runs(locked), "canceled"
+        else:
+            in_progress, fate = Run.objects.filter(automation=locked, status=RunStatus.ACTIVE).count(), "finishing"
+        if was_enabled or in_progress:
+            audit.record(
+                "automation.disabled",
+                locked,
+                summary=f"Turned off; runs in progress {fate}: {in_progress}.",
+                before={"enabled": was_enabled},
+                after={"enabled": False},
+            )
+        return in_progress
 
 
 def automation_archive(*, automation: Automation, in_flight: str = FINISH, user=None) -> Automation | None:
@@ -481,11 +526,26 @@ def automation_archive(*, automation: Automation, in_flight: str = FINISH, user=
             locked.current_version = None
             locked.delete()
             _renumber(locked.trigger)
+            audit.record(
+                "automation.deleted",
+                object_id=automation.public_id,
+                label=locked.name,
+                summary="Deleted: it never ran.",
+                before=audit.fields(locked, "name", "trigger", "enabled"),
+            )
             return None
         if in_flight == CANCEL:
             _cancel_active_runs(locked)
+        was_enabled = locked.enabled
         locked.archived_at, locked.enabled = clock.now(), False
         locked.updated_by = user or locked.updated_by
         locked.save(update_fields=["archived_at", "enabled", "updated", "updated_by"])
         _renumber(locked.trigger)
+        audit.record(
+            "automation.archived",
+            locked,
+            summary=f"Archived; runs in progress {'canceled' if in_flight == CANCEL else 'finish'}.",
+            before={"enabled": was_enabled, "archived": False},
+            after={"enabled": False, "archived": True},
+        )
     return locked
