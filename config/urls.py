@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from api.v1 import urls as api_urls
 from ops.views import health
 
 urlpatterns = [
@@ -14,5 +15,6 @@ urlpatterns = [
     path("settings/", include("notifications.urls")),
     path("automations/", include("automations.urls")),
     path("test-clocks/", include("automations.clock_urls")),
+    path("v1/", api_urls()),
     path("", include("billing.urls")),
 ]

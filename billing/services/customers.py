@@ -1,9 +1,11 @@
-"""Customer services: create and update, each recording one event."""
+"""Customer services: create and update, each recording one event; delete (no event: Stripe's
+customer.deleted is not one of ours yet) while nothing is billed."""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from billing import clock
 from billing.errors import BillingError
@@ -76,3 +78,28 @@ def customer_update(
         customer.save(update_fields=[*fields, "updated"])
         record_event(type=EventType.CUSTOMER_UPDATED, obj=customer, before=before)
     return customer
+
+
+def customer_delete(*, customer: Customer) -> None:
+    """Delete a customer who has nothing billed yet (Stripe's DELETE /v1/customers/:id). A customer
+    with invoices, subscriptions or quotes is refused: those are the billing history."""
+    with transaction.atomic():
+        customer = lock(customer)
+        held = [
+            label
+            for label, related in (
+                ("invoices", customer.invoices),
+                ("subscriptions", customer.subscriptions),
+                ("quotes", customer.quotes),
+            )
+            if related.exists()
+        ]
+        if held:
+            raise BillingError(
+                f"Customer {customer.public_id} has {' and '.join(held)}: a customer with billing history "
+                "cannot be deleted (cancel the subscriptions and void the invoices instead)."
+            )
+        try:
+            customer.delete()
+        except ProtectedError:
+            raise BillingError(f"Customer {customer.public_id} is still referenced and cannot be deleted.") from None

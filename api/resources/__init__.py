@@ -1,0 +1,11 @@
+"""The API's resources: each module holds one ninja `Router`; `api/v1.py` mounts every router listed
+here at its prefix (a new resource adds one line). Paths are Stripe's, without a trailing slash:
+a router at "/customers" declares `@router.post("")`, `@router.get("/{id}")`…"""
+
+from ninja import Router
+
+from api.resources import customers
+
+ROUTERS: list[tuple[str, Router]] = [
+    ("/customers", customers.router),
+]
