@@ -100,6 +100,7 @@ def test_every_dashboard_page_passes_axe_cores_wcag_2_1_aa_rules(page):
         "/automations/",
         "/automations/new/",
         "/automations/new/?trigger=subscription.payment_failed",
+        "/automations/import/",
         f"/automations/{ids['automation']}/",
         f"/automations/{ids['automation']}/edit/",
         f"/automations/{ids['automation']}/runs/{ids['run']}/",
@@ -147,6 +148,13 @@ def test_every_dashboard_page_passes_axe_cores_wcag_2_1_aa_rules(page):
     page.get_by_role("button", name="Revoke the key Signup flow").click()
     expect(page.get_by_role("dialog", name="Revoke the key “Signup flow”?")).to_be_visible()
     found["/settings/api-keys/ (revoking a key)"] = axe_violations(page)
+    # An automation's JSON pasted on the import page: its preview, before anything is saved.
+    document = page.request.get(f"/automations/{ids['automation']}/export/").text()
+    page.goto("/automations/import/")
+    page.get_by_label("Or paste the JSON").fill(document)
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_role("button", name="Save as new automation")).to_be_visible()
+    found["/automations/import/ (a document's preview)"] = axe_violations(page)
 
     # The dialogs, open: turning off an automation with active runs, changing an invoice's due date.
     page.goto("/automations/")
@@ -186,6 +194,7 @@ def test_every_control_on_every_page_has_a_label(page, editor):
         "/",
         "/automations/",
         "/automations/new/?trigger=subscription.payment_failed",
+        "/automations/import/",
         f"/automations/{chase.public_id}/",
         f"/automations/{chase.public_id}/edit/",
         f"/automations/{chase.public_id}/runs/{run.public_id}/",
