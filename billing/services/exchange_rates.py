@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate, get_default_backend_name
 from moneyed import CurrencyDoesNotExist, get_currency
 
+import audit
 from billing.models import AccountSettings
 
 # A rate is "units of the currency per 1 unit of the base currency", stored with 6 decimals.
@@ -86,8 +87,17 @@ def exchange_rate_set(*, currency: str, value) -> Rate:
         )
         if currency == backend.base_currency and value != 1:
             raise ValidationError({"currency": f"{currency} is the base currency: its rate is always 1."})
+        old = Rate.objects.filter(backend=backend, currency=currency).values_list("value", flat=True).first()
         rate, _ = Rate.objects.update_or_create(backend=backend, currency=currency, defaults={"value": value})
         _forget_rates(backend, currency)
+        audit.record(
+            "exchange_rate.created" if old is None else "exchange_rate.updated",
+            object_id=currency,
+            label=currency,
+            summary=f"1 {backend.base_currency} = {value.normalize():f} {currency}",
+            before=None if old is None else {"value": old},
+            after={"value": value},
+        )
     return rate
 
 
@@ -97,7 +107,9 @@ def exchange_rate_delete(*, currency: str) -> bool:
         backend = rate_backend()
         if backend is None:
             return False
+        old = Rate.objects.filter(backend=backend, currency=currency).values_list("value", flat=True).first()
         deleted, _ = Rate.objects.filter(backend=backend, currency=currency).delete()
         if deleted:
             _forget_rates(backend, currency)
+            audit.record("exchange_rate.deleted", object_id=currency, label=currency, before={"value": old})
     return bool(deleted)

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, ProtectedError
 
+import audit
 from billing.errors import BillingError
 from billing.models import RetryPolicy, ScheduleKind
 
@@ -99,7 +100,12 @@ def retry_policy_create(*, name: str, **schedule) -> RetryPolicy:
         policy = RetryPolicy(name=(name or "").strip(), **schedule)
         _check_policy(policy)
         policy.save()
+        audit.record("retry_policy.created", policy, summary=policy.describe_schedule(), after=_audited(policy))
     return policy
+
+
+def _audited(policy: RetryPolicy) -> dict:
+    return audit.fields(policy, "name", *SCHEDULE_FIELDS)
 
 
 def retry_policy_update(*, policy: RetryPolicy, name: str, **schedule) -> RetryPolicy:
@@ -115,7 +121,7 @@ def retry_policy_update(*, policy: RetryPolicy, name: str, **schedule) -> RetryP
         raise TypeError(f"Unknown retry policy fields: {', '.join(sorted(unknown))}")
     with transaction.atomic():
         policy = RetryPolicy.objects.select_for_update().get(pk=policy.pk)
-        old_name = policy.name
+        old_name, before = policy.name, _audited(policy)
         policy.name = (name or "").strip()
         for key, value in schedule.items():
             setattr(policy, key, value)
@@ -130,6 +136,9 @@ def retry_policy_update(*, policy: RetryPolicy, name: str, **schedule) -> RetryP
                     }
                 )
         policy.save()
+        audit.record(
+            "retry_policy.updated", policy, summary=policy.describe_schedule(), before=before, after=_audited(policy)
+        )
     return policy
 
 
@@ -145,7 +154,9 @@ def retry_policy_delete(*, policy: RetryPolicy) -> None:
                 f"“{policy.name}” is used by {usage.describe()}, so it cannot be deleted. "
                 "Choose another policy there first."
             )
+        pk, label, before = str(policy.pk), str(policy), _audited(policy)
         try:
             policy.delete()
         except ProtectedError:  # an invoice took it meanwhile
             raise RetryPolicyInUse(f"“{policy.name}” is now used by an invoice, so it cannot be deleted.") from None
+        audit.record("retry_policy.deleted", object_id=pk, label=label, before=before)
