@@ -1,0 +1,185 @@
+"""`/v1/subscriptions`: create, retrieve, update, cancel (DELETE) and list, through billing's
+subscription services. The object is the event snapshot plus `latest_invoice`."""
+
+from django.db import transaction
+from ninja import Router
+
+from api.encoding import metadata, params
+from api.errors import invalid
+from api.lists import stripe_list
+from api.resources.values import (
+    boolean,
+    choice,
+    found,
+    indexed,
+    integer,
+    only,
+    required,
+    timestamp,
+)
+from billing import services
+from billing.models import CollectionMethod, Customer, PauseBehavior, Price, Subscription, SubscriptionStatus
+from billing.serializers import snapshot
+
+router = Router(tags=["subscriptions"])
+
+URL = "/v1/subscriptions"
+MAX_ITEMS = 20
+
+
+def subscriptions():
+    return Subscription.objects.select_related("customer")
+
+
+def serialize(subscription: Subscription) -> dict:
+    latest = subscription.invoices.order_by("-created", "-id").values_list("public_id", flat=True).first()
+    return snapshot(subscription) | {"latest_invoice": latest, "livemode": False}
+
+
+def items_param(values: dict) -> list[tuple[Price, int]]:
+    items = indexed(required(values, "items"), "items")
+    if not items:
+        invalid("Missing required param: items.", param="items")
+    if len(items) > MAX_ITEMS:
+        invalid(f"A subscription has at most {MAX_ITEMS} items.", param="items")
+    result = []
+    for n, item in enumerate(items):
+        for name in item:
+            if name not in ("price", "quantity"):
+                invalid(f"Received unknown parameter: items[{n}][{name}]", param=f"items[{n}][{name}]")
+        price = found(
+            Price.objects.select_related("product"),
+            required(item, "price", f"items[{n}][price]"),
+            "price",
+            param=f"items[{n}][price]",
+        )
+        quantity = integer(item.get("quantity", 1), f"items[{n}][quantity]", minimum=1, maximum=1_000_000)
+        result.append((price, quantity))
+    return result
+
+
+def collection(values: dict) -> dict:
+    """`collection_method` and `days_until_due` (only with send_invoice, as Stripe has it)."""
+    kwargs = {}
+    if "collection_method" in values:
+        kwargs["collection_method"] = choice(values["collection_method"], "collection_method", CollectionMethod.values)
+    if "days_until_due" in values:
+        if kwargs.get("collection_method") != CollectionMethod.SEND_INVOICE:
+            invalid("days_until_due is only valid with collection_method=send_invoice.", param="days_until_due")
+        kwargs["days_until_due"] = integer(values["days_until_due"], "days_until_due", minimum=0, maximum=365)
+    return kwargs
+
+
+@router.post("", summary="Create a subscription")
+def create(request):
+    values = only(
+        params(request),
+        {"customer", "items", "collection_method", "days_until_due", "cancel_at_period_end", "metadata"},
+    )
+    customer = found(Customer.objects.all(), required(values, "customer"), "customer", param="customer")
+    items = items_param(values)
+    kwargs = collection(values)
+    at_period_end = (
+        boolean(values["cancel_at_period_end"], "cancel_at_period_end") if "cancel_at_period_end" in values else False
+    )
+    with transaction.atomic():
+        subscription = services.subscription_create(
+            customer=customer, items=items, metadata=metadata(values) or {}, **kwargs
+        )
+        if at_period_end:
+            subscription = services.subscription_schedule_cancel(subscription=subscription, at_period_end=True)
+    return serialize(subscriptions().get(pk=subscription.pk))
+
+
+@router.get("/{id}", summary="Retrieve a subscription")
+def retrieve(request, id: str):
+    only(params(request), set())
+    return serialize(found(subscriptions(), id, "subscription"))
+
+
+def _cancel_at(subscription: Subscription, values: dict) -> Subscription:
+    """`cancel_at` (a timestamp, or empty to withdraw) and `cancel_at_period_end` (true/false)."""
+    if "cancel_at" in values and "cancel_at_period_end" in values:
+        invalid("Give cancel_at or cancel_at_period_end, not both.", param="cancel_at")
+    if "cancel_at" in values:
+        if values["cancel_at"] == "":
+            if subscription.cancel_at is None:
+                return subscription
+            return services.subscription_unschedule_cancel(subscription=subscription)
+        at = timestamp(values["cancel_at"], "cancel_at")
+        return services.subscription_schedule_cancel(subscription=subscription, at=at)
+    if "cancel_at_period_end" in values:
+        if boolean(values["cancel_at_period_end"], "cancel_at_period_end"):
+            return services.subscription_schedule_cancel(subscription=subscription, at_period_end=True)
+        if subscription.cancel_at_period_end:
+            return services.subscription_unschedule_cancel(subscription=subscription)
+    return subscription
+
+
+def _pause(subscription: Subscription, value) -> Subscription:
+    """`pause_collection[behavior]` (+ `[resumes_at]`) pauses; an empty `pause_collection` resumes."""
+    if value == "":
+        if subscription.status != SubscriptionStatus.PAUSED and subscription.pause_starts_at is None:
+            return subscription
+        return services.subscription_resume_collection(subscription=subscription)
+    if not isinstance(value, dict):
+        invalid(
+            "Invalid pause_collection: give pause_collection[behavior], or an empty value to resume.",
+            "pause_collection",
+        )
+    for name in value:
+        if name not in ("behavior", "resumes_at"):
+            invalid(f"Received unknown parameter: pause_collection[{name}]", param=f"pause_collection[{name}]")
+    behavior = choice(
+        required(value, "behavior", "pause_collection[behavior]"), "pause_collection[behavior]", PauseBehavior.values
+    )
+    resumes_at = None
+    if value.get("resumes_at") not in (None, ""):
+        resumes_at = timestamp(value["resumes_at"], "pause_collection[resumes_at]")
+    return services.subscription_pause_collection(subscription=subscription, behavior=behavior, resumes_at=resumes_at)
+
+
+@router.post("/{id}", summary="Update a subscription")
+def update(request, id: str):
+    values = only(
+        params(request),
+        {"cancel_at", "cancel_at_period_end", "pause_collection", "metadata", "collection_method", "days_until_due"},
+    )
+    subscription = found(subscriptions(), id, "subscription")
+    kwargs = collection(values)
+    with transaction.atomic():
+        subscription = _cancel_at(subscription, values)
+        if "pause_collection" in values:
+            subscription = _pause(subscription, values["pause_collection"])
+        if "metadata" in values:
+            kwargs["metadata"] = metadata(values, subscription.metadata)
+        if kwargs:
+            subscription = services.subscription_update(subscription=subscription, **kwargs)
+    return serialize(subscriptions().get(pk=subscription.pk))
+
+
+@router.delete("/{id}", summary="Cancel a subscription")
+def cancel(request, id: str):
+    only(params(request), {"invoice_now", "prorate"})
+    subscription = found(subscriptions(), id, "subscription")
+    if subscription.status == SubscriptionStatus.CANCELED:
+        invalid(f"Subscription {subscription.public_id} is already canceled.")
+    subscription = services.subscription_cancel(subscription=subscription)
+    return serialize(subscriptions().get(pk=subscription.pk))
+
+
+@router.get("", summary="List subscriptions")
+def list_(request):
+    values = only(params(request), {"customer", "status", "limit", "starting_after", "ending_before"})
+    queryset = subscriptions()
+    if values.get("customer"):
+        customer = found(Customer.objects.all(), values["customer"], "customer", param="customer")
+        queryset = queryset.filter(customer=customer)
+    status = values.get("status") or None
+    if status is None:  # Stripe's default: the subscriptions that have not been canceled
+        queryset = queryset.exclude(status=SubscriptionStatus.CANCELED)
+    elif status == "ended":
+        queryset = queryset.filter(status=SubscriptionStatus.CANCELED)
+    elif status != "all":
+        queryset = queryset.filter(status=choice(status, "status", [*SubscriptionStatus.values, "ended", "all"]))
+    return stripe_list(request, queryset, serialize, url=URL)
