@@ -165,3 +165,13 @@ def metadata(values: dict, current: dict | None = None) -> dict | None:
         else:
             merged[key] = value
     return merged
+
+
+ALWAYS_ALLOWED = ("expand",)
+
+
+def known(values: dict, *names: str) -> None:
+    """Refuse a parameter the endpoint does not take, as Stripe does ("Received unknown parameter")."""
+    for name in values:
+        if name not in names and name not in ALWAYS_ALLOWED:
+            invalid(f"Received unknown parameter: {name}", param=name)

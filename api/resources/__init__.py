@@ -4,8 +4,11 @@ a router at "/customers" declares `@router.post("")`, `@router.get("/{id}")`…"
 
 from ninja import Router
 
-from api.resources import customers
+from api.resources import catalog, customers, events
 
 ROUTERS: list[tuple[str, Router]] = [
     ("/customers", customers.router),
+    ("/products", catalog.products),
+    ("/prices", catalog.prices),
+    ("/events", events.router),
 ]
