@@ -210,6 +210,7 @@ def test_a_viewer_finds_no_way_to_change_anything(page, viewer, editor, username
         "/settings/exchange-rates/",
         "/settings/team/",
         "/settings/emails/",
+        "/settings/api-keys/",
     ]
     for path in pages:
         page.goto(path)
