@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+import audit
 from billing import clock
 from billing.errors import InvalidTransition
 from billing.events import record_event
@@ -143,7 +144,11 @@ def subscription_cancel(*, subscription: Subscription, reason: str = "cancellati
     """Cancel now (`customer.subscription.deleted`): no more invoices; its open invoices stop
     advancing (`auto_advance=false`, no more retries)."""
     with transaction.atomic():
+        status = lock(subscription).status
         subscription = subscription_end(subscription=subscription, reason=reason)
+        audit.record(
+            "subscription.canceled", subscription, before={"status": status}, after={"status": subscription.status}
+        )
         for invoice in subscription.invoices.filter(status=InvoiceStatus.OPEN, auto_advance=True):
             invoice_update_fields(invoice=invoice, auto_advance=False)
     return subscription
@@ -235,8 +240,14 @@ def invoice_attempt_payment(*, invoice: Invoice) -> PaymentAttempt:
         if attempt.outcome == PaymentOutcome.SUCCEEDED:
             invoice.save(update_fields=["attempt_count", "updated"])
             invoice_mark_paid(invoice=invoice, paid_out_of_band=False)
-            return attempt
-        _record_failure(invoice, now)
+        else:
+            _record_failure(invoice, now)
+        audit.record(
+            "invoice.payment_attempted",
+            invoice,
+            summary=f"Charged {attempt.amount}: {attempt.get_outcome_display().lower()}.",
+            after=audit.fields(attempt, "outcome", "amount"),
+        )
     return attempt
 
 

@@ -7,6 +7,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import ProtectedError
 
+import audit
 from billing import clock
 from billing.errors import BillingError
 from billing.events import record_event
@@ -47,6 +48,11 @@ def customer_create(
             created=test_clock.frozen_time if test_clock is not None else clock.now(),
         )
         record_event(type=EventType.CUSTOMER_CREATED, obj=customer)
+        audit.record(
+            "customer.created",
+            customer,
+            after=audit.fields(customer, "name", "email", "currency", "default_payment_method", "test_clock"),
+        )
     return customer
 
 
@@ -68,15 +74,15 @@ def customer_update(
         changes = {"name": name, "email": email, "default_payment_method": default_payment_method}
         if metadata is not UNSET:
             changes["metadata"] = check_metadata(metadata)
-        fields = []
-        for field, value in changes.items():
-            if value is not UNSET and getattr(customer, field) != value:
-                setattr(customer, field, value)
-                fields.append(field)
+        fields = [field for field, value in changes.items() if value is not UNSET and getattr(customer, field) != value]
+        audited = audit.fields(customer, *fields)
+        for field in fields:
+            setattr(customer, field, changes[field])
         if not fields:
             return customer
         customer.save(update_fields=[*fields, "updated"])
         record_event(type=EventType.CUSTOMER_UPDATED, obj=customer, before=before)
+        audit.record("customer.updated", customer, before=audited, after=audit.fields(customer, *fields))
     return customer
 
 
@@ -99,7 +105,9 @@ def customer_delete(*, customer: Customer) -> None:
                 f"Customer {customer.public_id} has {' and '.join(held)}: a customer with billing history "
                 "cannot be deleted (cancel the subscriptions and void the invoices instead)."
             )
+        before = audit.fields(customer, "name", "email")
         try:
             customer.delete()
         except ProtectedError:
             raise BillingError(f"Customer {customer.public_id} is still referenced and cannot be deleted.") from None
+        audit.record("customer.deleted", object_id=customer.public_id, label=customer.name, before=before)

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from moneyed import Money
 
+import audit
 from billing import clock
 from billing.errors import BillingError, InvalidTransition
 from billing.events import record_event, record_events
@@ -136,6 +137,12 @@ def invoice_create(
         invoice.total = put_items_on(invoice, pending, total or Money(0, currency))
         invoice.save(update_fields=["total"])
         record_event(type=EventType.INVOICE_CREATED, obj=invoice)
+        audit.record(
+            "invoice.created",
+            invoice,
+            summary=f"Draft of {invoice.total} for {customer.name}.",
+            after=audit.fields(invoice, "status", "total", "customer", "collection_method"),
+        )
     return invoice
 
 
@@ -203,6 +210,12 @@ def invoice_item_create(
         if invoice is not None:
             put_items_on(invoice, [created], invoice.total)
             recalculate_total(invoice, event_type=EventType.INVOICE_UPDATED)
+        audit.record(
+            "invoice_item.created",
+            created,
+            summary=f"{created.amount} for {customer.name}" + (f", on invoice {invoice}." if invoice else ", pending."),
+            after=audit.fields(created, "description", "quantity", "amount", "customer", "invoice"),
+        )
     return created
 
 
@@ -254,6 +267,12 @@ def invoice_finalize(*, invoice: Invoice) -> Invoice:
             invoice.due_date = now + timedelta(days=invoice.days_until_due or 30)
         invoice.save(update_fields=["status", "finalized_at", "number", "due_date", "updated"])
         record_event(type=EventType.INVOICE_FINALIZED, obj=invoice)
+        audit.record(
+            "invoice.finalized",
+            invoice,
+            before={"status": InvoiceStatus.DRAFT, "number": None},
+            after=audit.fields(invoice, "status", "number", "due_date"),
+        )
     return invoice
 
 
@@ -262,6 +281,7 @@ def invoice_record_paid(*, invoice: Invoice, paid_out_of_band: bool = True) -> I
     with transaction.atomic():
         invoice = lock(invoice)
         check_transition(invoice, InvoiceStatus.PAID)
+        before = audit.fields(invoice, "status", "amount_paid")
         invoice.status = InvoiceStatus.PAID
         invoice.paid_at = clock.now(customer=invoice.customer)
         invoice.amount_paid = invoice.total
@@ -279,6 +299,13 @@ def invoice_record_paid(*, invoice: Invoice, paid_out_of_band: bool = True) -> I
             ]
         )
         record_event(type=EventType.INVOICE_PAID, obj=invoice)
+        audit.record(
+            "invoice.paid",
+            invoice,
+            summary="Marked paid out of band." if paid_out_of_band else "Paid by a payment attempt.",
+            before=before,
+            after=audit.fields(invoice, "status", "amount_paid"),
+        )
     return invoice
 
 
@@ -287,11 +314,13 @@ def _close(invoice: Invoice, target: str, stamp: str, event_type: str) -> Invoic
     with transaction.atomic():
         invoice = lock(invoice)
         check_transition(invoice, target)
+        before = invoice.status
         invoice.status = target
         setattr(invoice, stamp, clock.now(customer=invoice.customer))
         invoice.next_payment_attempt = None
         invoice.save(update_fields=["status", stamp, "next_payment_attempt", "updated"])
         record_event(type=event_type, obj=invoice)
+        audit.record(event_type, invoice, before={"status": before}, after={"status": target})
     return invoice
 
 
@@ -379,6 +408,7 @@ def invoice_update_fields(
             return invoice
         if set(changes) - {"metadata"} and invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.OPEN):
             raise InvalidTransition(f"Invoice {invoice} is {invoice.status}; only its metadata can change.")
+        audited = audit.fields(invoice, *changes)
         for field, value in changes.items():
             setattr(invoice, field, value)
         fields = list(changes)
@@ -391,6 +421,7 @@ def invoice_update_fields(
             fields.append("next_payment_attempt")
         invoice.save(update_fields=[*fields, "updated"])
         record_event(type=EventType.INVOICE_UPDATED, obj=invoice, before=before)
+        audit.record("invoice.updated", invoice, before=audited, after=audit.fields(invoice, *changes))
     return invoice
 
 

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from moneyed import Money
 
+import audit
 from billing import clock
 from billing.errors import BillingError, InvalidTransition
 from billing.events import record_event
@@ -41,6 +42,12 @@ def quote_create(
         quote.total = build_lines(lines, currency, QuoteLine, "quote", quote)
         quote.save(update_fields=["total"])
         record_event(type=EventType.QUOTE_CREATED, obj=quote)
+        audit.record(
+            "quote.created",
+            quote,
+            summary=f"Draft of {quote.total} for {customer.name}.",
+            after=audit.fields(quote, "status", "total", "customer", "expires_at"),
+        )
     return quote
 
 
@@ -65,6 +72,12 @@ def quote_finalize(*, quote: Quote) -> Quote:
         quote.number = f"QT-{quote.pk:06d}"
         quote.save(update_fields=["status", "expires_at", "finalized_at", "number", "updated"])
         record_event(type=EventType.QUOTE_FINALIZED, obj=quote)
+        audit.record(
+            "quote.finalized",
+            quote,
+            before={"status": QuoteStatus.DRAFT, "number": None},
+            after=audit.fields(quote, "status", "number", "expires_at"),
+        )
     return quote
 
 
@@ -97,6 +110,13 @@ def quote_accept(*, quote: Quote) -> Quote:
         quote.invoice = invoice
         quote.save(update_fields=["status", "accepted_at", "invoice", "updated"])
         record_event(type=EventType.QUOTE_ACCEPTED, obj=quote)
+        audit.record(
+            "quote.accepted",
+            quote,
+            summary=f"Drafted invoice {invoice.public_id}.",
+            before={"status": QuoteStatus.OPEN, "invoice": None},
+            after=audit.fields(quote, "status", "invoice"),
+        )
     return quote
 
 
@@ -105,11 +125,13 @@ def quote_cancel(*, quote: Quote, reason: str = "canceled") -> Quote:
     with transaction.atomic():
         quote = lock(quote)
         check_transition(quote, QuoteStatus.CANCELED)
+        before = quote.status
         quote.status = QuoteStatus.CANCELED
         quote.canceled_at = clock.now(customer=quote.customer)
         quote.cancellation_reason = reason
         quote.save(update_fields=["status", "canceled_at", "cancellation_reason", "updated"])
         record_event(type=EventType.QUOTE_CANCELED, obj=quote)
+        audit.record("quote.canceled", quote, before={"status": before}, after={"status": quote.status})
     return quote
 
 
@@ -140,8 +162,10 @@ def quote_update(*, quote: Quote, expires_at=UNSET, description=UNSET, metadata=
             raise BillingError("The expiry date must be in the future.")
         if "expires_at" in changes and changes["expires_at"] is None and quote.status == QuoteStatus.OPEN:
             raise BillingError("An open quote needs an expiry date.")
+        audited = audit.fields(quote, *changes)
         for field, value in changes.items():
             setattr(quote, field, value)
         quote.save(update_fields=[*changes, "updated"])
         record_event(type=EventType.QUOTE_UPDATED, obj=quote, before=before)
+        audit.record("quote.updated", quote, before=audited, after=audit.fields(quote, *changes))
     return quote

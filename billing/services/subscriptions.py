@@ -8,6 +8,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+import audit
 from billing import clock
 from billing.errors import BillingError, InvalidTransition
 from billing.events import record_event
@@ -80,6 +81,12 @@ def subscription_start(
             [SubscriptionItem(subscription=subscription, price=price, quantity=qty) for price, qty in items]
         )
         record_event(type=EventType.SUBSCRIPTION_CREATED, obj=subscription)
+        audit.record(
+            "subscription.created",
+            subscription,
+            summary=f"For {customer.name}: " + ", ".join(f"{qty} × {price}" for price, qty in items) + ".",
+            after=audit.fields(subscription, "status", "customer", "collection_method", "current_period_end"),
+        )
     return subscription
 
 
@@ -152,6 +159,14 @@ def subscription_end(*, subscription: Subscription, reason: str = "cancellation_
         )
 
 
+def _audited(action: str, subscription: Subscription, before: dict) -> Subscription:
+    """Audit log: the fields named in `before` as they were and as they are (nothing if unchanged)."""
+    after = audit.fields(subscription, *before)
+    if after != before:
+        audit.record(action, subscription, before=before, after=after)
+    return subscription
+
+
 def _update(subscription: Subscription, **fields) -> Subscription:
     """Save changed fields and record `customer.subscription.updated` (nothing if unchanged)."""
     before = snapshot(subscription)
@@ -180,7 +195,9 @@ def subscription_schedule_cancel(
             raise BillingError("Choose a cancellation date, or the end of the current period.")
         if at <= now:
             raise BillingError("The cancellation date must be in the future; to cancel now, cancel the subscription.")
-        return _update(subscription, cancel_at=at, cancel_at_period_end=at_period_end)
+        before = audit.fields(subscription, "cancel_at", "cancel_at_period_end")
+        subscription = _update(subscription, cancel_at=at, cancel_at_period_end=at_period_end)
+        return _audited("subscription.cancel_scheduled", subscription, before)
 
 
 def subscription_unschedule_cancel(*, subscription: Subscription) -> Subscription:
@@ -191,7 +208,9 @@ def subscription_unschedule_cancel(*, subscription: Subscription) -> Subscriptio
             raise InvalidTransition(f"Subscription {subscription.public_id} is already canceled.")
         if subscription.cancel_at is None:
             raise BillingError(f"Subscription {subscription.public_id} has no scheduled cancellation.")
-        return _update(subscription, cancel_at=None, cancel_at_period_end=False)
+        before = audit.fields(subscription, "cancel_at", "cancel_at_period_end")
+        subscription = _update(subscription, cancel_at=None, cancel_at_period_end=False)
+        return _audited("subscription.cancel_unscheduled", subscription, before)
 
 
 def subscription_pause_collection(
@@ -210,19 +229,24 @@ def subscription_pause_collection(
         starts_at = starts_at or now
         if resumes_at is not None and resumes_at <= starts_at:
             raise BillingError("Collection must resume after the pause starts.")
+        before = audit.fields(subscription, "status", "pause_behavior", "pause_starts_at", "pause_resumes_at")
         if starts_at <= now:
-            return _set_status(
+            subscription = _set_status(
                 subscription,
                 SubscriptionStatus.PAUSED,
                 pause_behavior=behavior,
                 pause_starts_at=starts_at,
                 pause_resumes_at=resumes_at,
             )
+            return _audited("subscription.paused", subscription, before)
         if subscription.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE):
             raise InvalidTransition(
                 f"Subscription {subscription.public_id} is {subscription.status}; its collection cannot be paused."
             )
-        return _update(subscription, pause_behavior=behavior, pause_starts_at=starts_at, pause_resumes_at=resumes_at)
+        subscription = _update(
+            subscription, pause_behavior=behavior, pause_starts_at=starts_at, pause_resumes_at=resumes_at
+        )
+        return _audited("subscription.pause_scheduled", subscription, before)
 
 
 def subscription_start_pause_if_due(*, subscription: Subscription) -> Subscription | None:
@@ -245,11 +269,14 @@ def subscription_resume_collection(*, subscription: Subscription) -> Subscriptio
     with transaction.atomic():
         subscription = lock(subscription)
         cleared = {"pause_behavior": "", "pause_starts_at": None, "pause_resumes_at": None}
+        before = audit.fields(subscription, "status", "pause_behavior", "pause_starts_at", "pause_resumes_at")
         if subscription.status == SubscriptionStatus.PAUSED:
-            return _set_status(subscription, SubscriptionStatus.ACTIVE, **cleared)
+            subscription = _set_status(subscription, SubscriptionStatus.ACTIVE, **cleared)
+            return _audited("subscription.resumed", subscription, before)
         if subscription.pause_starts_at is None:
             raise BillingError(f"Subscription {subscription.public_id} has no paused or scheduled collection.")
-        return _update(subscription, **cleared)
+        subscription = _update(subscription, **cleared)
+        return _audited("subscription.resumed", subscription, before)
 
 
 def subscription_resume_if_due(*, subscription: Subscription) -> Subscription | None:
@@ -284,4 +311,6 @@ def subscription_update(
         subscription = lock(subscription)
         if subscription.status == SubscriptionStatus.CANCELED and set(fields) - {"metadata"}:
             raise InvalidTransition(f"Subscription {subscription.public_id} is canceled; only its metadata can change.")
-        return _update(subscription, **fields)
+        before = audit.fields(subscription, *fields)
+        subscription = _update(subscription, **fields)
+        return _audited("subscription.updated", subscription, before)
