@@ -5,9 +5,11 @@ a router at "/customers" declares `@router.post("")`, `@router.get("/{id}")`…"
 from ninja import Router
 
 from api.resources import catalog, customers, events
+from api.resources.automations import router as automations_router
 
 ROUTERS: list[tuple[str, Router]] = [
     ("/customers", customers.router),
+    ("/automations", automations_router),
     ("/products", catalog.products),
     ("/prices", catalog.prices),
     ("/events", events.router),

@@ -48,6 +48,7 @@ OBJECT = "automation_document"
 VERSION = 1
 FIELDS = ("object", "version", "name", "trigger", "enabled", "filters", "steps")
 IMPORTED = " (imported)"
+MAX_BYTES = 256 * 1024  # a document of 20 steps is a few KB: this is room, not a target
 
 
 class DocumentError(DefinitionError):

@@ -18,12 +18,17 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from automations import selectors
 from automations.models import Automation
-from automations.services.documents import DocumentError, automation_export, automation_import, preview
+from automations.services.documents import (
+    MAX_BYTES,
+    DocumentError,
+    automation_export,
+    automation_import,
+    preview,
+)
 from frame.htmx import HtmxHttpRequest
 from frame.permissions import editor_required
 
 IMPORT = "automations/import.html"
-MAX_BYTES = 256 * 1024
 PREVIEW, SAVE = "preview", "save"
 ROWS = {"filters": "Condition", "steps": "Step"}
 FIELD_NAMES = {"document": "Document", "object": "Object", "version": "Version", "name": "Name", "trigger": "Trigger"}
