@@ -4,7 +4,7 @@ a router at "/customers" declares `@router.post("")`, `@router.get("/{id}")`…"
 
 from ninja import Router
 
-from api.resources import catalog, customers, events
+from api.resources import catalog, customers, events, invoices, quotes, subscriptions, test_clocks
 from api.resources.automations import router as automations_router
 
 ROUTERS: list[tuple[str, Router]] = [
@@ -13,4 +13,9 @@ ROUTERS: list[tuple[str, Router]] = [
     ("/products", catalog.products),
     ("/prices", catalog.prices),
     ("/events", events.router),
+    ("/subscriptions", subscriptions.router),
+    ("/invoiceitems", invoices.invoice_items_router),
+    ("/invoices", invoices.invoices_router),
+    ("/quotes", quotes.router),
+    ("/test_helpers/test_clocks", test_clocks.router),
 ]
