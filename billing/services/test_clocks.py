@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+import audit
 from billing.errors import BillingError
 from billing.models import (
     AdvanceStatus,
@@ -49,7 +50,10 @@ def clock_create(*, name: str, frozen_time: datetime) -> TestClock:
         raise ClockError("A test clock's name has at most 200 characters.")
     if frozen_time is None or timezone.is_naive(frozen_time):
         raise ClockError("A test clock needs a start time with its time zone.")
-    return TestClock.objects.create(name=name, frozen_time=frozen_time.replace(microsecond=0))
+    with transaction.atomic():
+        test_clock = TestClock.objects.create(name=name, frozen_time=frozen_time.replace(microsecond=0))
+        audit.record("test_clock.created", test_clock, after=audit.fields(test_clock, "name", "frozen_time"))
+    return test_clock
 
 
 def check_room_for_a_customer(test_clock: TestClock) -> TestClock:
@@ -98,9 +102,17 @@ def clock_start_advance(*, test_clock: TestClock, to: datetime, user=None) -> Cl
         claimed = TestClock.objects.filter(pk=test_clock.pk).exclude(status=TestClockStatus.ADVANCING)
         if not claimed.update(status=TestClockStatus.ADVANCING, failure=""):
             raise ClockError(f"Test clock “{test_clock.name}” is already advancing; wait until it is ready.")
-        return ClockAdvance.objects.create(
+        advance = ClockAdvance.objects.create(
             test_clock=test_clock, from_time=test_clock.frozen_time, to_time=to, requested_by=user
         )
+        audit.record(
+            "test_clock.advanced",
+            test_clock,
+            summary=f"Advancing to {to:%Y-%m-%d %H:%M} UTC.",
+            before={"frozen_time": test_clock.frozen_time},
+            after={"frozen_time": to},
+        )
+        return advance
 
 
 def clock_move(*, advance: ClockAdvance, moment: datetime) -> None:
@@ -143,7 +155,15 @@ def clock_delete(*, test_clock: TestClock) -> dict[str, int]:
         }
         counts["events"] = Event.objects.filter(test_clock=test_clock).count()
         counts["customers"] = test_clock.customers.count()
+        public_id, before = test_clock.public_id, audit.fields(test_clock, "name", "frozen_time")
         test_clock.delete()  # cascades: customers, events, runs, matching records, emails, advances
+        audit.record(
+            "test_clock.deleted",
+            object_id=public_id,
+            label=before["name"],
+            summary=", ".join(f"{count} {name}" for name, count in counts.items()) + " deleted with it.",
+            before=before,
+        )
     return counts
 
 
