@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.db import transaction
 
+import audit
 from billing import clock
 from billing.errors import DomainError
 from notifications.event_types import WEBHOOK_EVENT_TYPES
@@ -13,6 +14,7 @@ from notifications.signing import new_secret
 from notifications.ssrf import UnsafeURL, check_url
 
 MAX_GRACE = timedelta(days=7)
+AUDITED = ("url", "enabled_events", "description", "enabled")  # never the secrets
 
 
 class EndpointError(DomainError):
@@ -45,7 +47,11 @@ def endpoint_create(*, url: str, enabled_events: list[str], description: str = "
     """Add an endpoint with a new signing secret (returned once, in full)."""
     url, events, description = _clean(url, enabled_events, description)
     secret = new_secret()
-    endpoint = WebhookEndpoint.objects.create(url=url, enabled_events=events, description=description, secret=secret)
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.create(
+            url=url, enabled_events=events, description=description, secret=secret
+        )
+        audit.record("webhook_endpoint.created", endpoint, after=audit.fields(endpoint, *AUDITED))
     return NewSecret(endpoint, secret)
 
 
@@ -53,15 +59,22 @@ def endpoint_update(
     *, endpoint: WebhookEndpoint, url: str, enabled_events: list[str], description: str = ""
 ) -> WebhookEndpoint:
     url, events, description = _clean(url, enabled_events, description)
+    before = audit.fields(endpoint, *AUDITED)
     endpoint.url, endpoint.enabled_events, endpoint.description = url, events, description
-    endpoint.save(update_fields=["url", "enabled_events", "description", "updated"])
+    with transaction.atomic():
+        endpoint.save(update_fields=["url", "enabled_events", "description", "updated"])
+        audit.record("webhook_endpoint.updated", endpoint, before=before, after=audit.fields(endpoint, *AUDITED))
     return endpoint
 
 
 def endpoint_set_enabled(*, endpoint: WebhookEndpoint, enabled: bool) -> WebhookEndpoint:
     """Turn sending on or off. While off, new events are not queued and queued ones wait."""
+    before = {"enabled": endpoint.enabled}
     endpoint.enabled = enabled
-    endpoint.save(update_fields=["enabled", "updated"])
+    with transaction.atomic():
+        endpoint.save(update_fields=["enabled", "updated"])
+        action = "webhook_endpoint.enabled" if enabled else "webhook_endpoint.disabled"
+        audit.record(action, endpoint, before=before, after={"enabled": enabled})
     return endpoint
 
 
@@ -79,12 +92,21 @@ def endpoint_roll_secret(*, endpoint: WebhookEndpoint, grace: timedelta) -> NewS
             endpoint.previous_secret, endpoint.previous_secret_expires_at = "", None
         endpoint.secret = secret
         endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated"])
+        audit.record(
+            "webhook_endpoint.secret_rolled",
+            endpoint,
+            summary=f"New signing secret; the old one keeps signing for {grace.total_seconds() / 3600:g} hours." if grace else "New signing secret.",
+            after={"previous_secret_expires_at": endpoint.previous_secret_expires_at},
+        )
     return NewSecret(endpoint, secret)
 
 
 def endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
     """Delete the endpoint and its delivery log."""
-    endpoint.delete()
+    public_id, label, before = endpoint.public_id, str(endpoint), audit.fields(endpoint, *AUDITED)
+    with transaction.atomic():
+        endpoint.delete()
+        audit.record("webhook_endpoint.deleted", object_id=public_id, label=label, before=before)
 
 
 def signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
