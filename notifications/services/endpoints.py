@@ -95,7 +95,9 @@ def endpoint_roll_secret(*, endpoint: WebhookEndpoint, grace: timedelta) -> NewS
         audit.record(
             "webhook_endpoint.secret_rolled",
             endpoint,
-            summary=f"New signing secret; the old one keeps signing for {grace.total_seconds() / 3600:g} hours." if grace else "New signing secret.",
+            summary=f"New signing secret; the old one keeps signing for {grace.total_seconds() / 3600:g} hours."
+            if grace
+            else "New signing secret.",
             after={"previous_secret_expires_at": endpoint.previous_secret_expires_at},
         )
     return NewSecret(endpoint, secret)
