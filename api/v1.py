@@ -6,8 +6,9 @@ Every request under /v1/ (but the docs page and the OpenAPI schema) goes through
    accepts); an unknown or revoked key answers 401. `request.auth` is the `ApiKey`.
 2. A restricted (read-only) key may only read: any other method answers 403.
 3. At most `API_RATE_LIMIT` requests a second per key, then 429 (`rate_limit`).
-4. A POST with an `Idempotency-Key` runs once (api/idempotency.py).
-5. The endpoint runs; any exception becomes Stripe's error body (api/errors.py), and a ninja
+4. The request acts as its key: the changes it makes are audited as the key's.
+5. A POST with an `Idempotency-Key` runs once (api/idempotency.py).
+6. The endpoint runs; any exception becomes Stripe's error body (api/errors.py), and a ninja
    answer without a body (405) gets one.
 """
 
@@ -30,6 +31,7 @@ from api.errors import INVALID_REQUEST, StripeError
 from api.idempotency import idempotent
 from api.keys import authenticate
 from api.resources import ROUTERS
+from audit.context import API_KEY, acting_as
 
 DEFAULT_RATE_LIMIT = 100  # requests a second per key
 
@@ -85,17 +87,6 @@ def _with_body(response: HttpResponse, request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _acting_as(api_key):
-    """Changes made by the request are recorded as made by its key (when the audit log is installed)."""
-    try:
-        from audit.context import API_KEY, acting_as
-    except ImportError:  # pragma: no cover - the audit app lands separately
-        from contextlib import nullcontext
-
-        return nullcontext()
-    return acting_as(API_KEY, api_key.public_id, api_key.name)
-
-
 def guarded(view):
     """The view behind every endpoint, guarded as the module's docstring says."""
 
@@ -117,7 +108,7 @@ def guarded(view):
                     code="rate_limit",
                 )  # fmt: skip
             request.auth = api_key
-            with _acting_as(api_key):
+            with acting_as(API_KEY, api_key.public_id, api_key.name):
                 return _with_body(idempotent(request, api_key, lambda: view(request, *args, **kwargs)), request)
         except StripeError as error:
             return error.response()

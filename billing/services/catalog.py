@@ -6,8 +6,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from moneyed import Currency, Money
+from moneyed import Money, get_currency
 
+import audit
 from billing.errors import BillingError
 from billing.models import Interval, Price, Product
 from billing.services.common import UNSET, check_metadata, lock
@@ -25,10 +26,13 @@ def _check_name(name: str) -> str:
 
 
 def product_create(*, name: str, description: str = "", active: bool = True, metadata: dict | None = None) -> Product:
-    return Product.objects.create(
-        name=_check_name(name), description=(description or "").strip(), active=active,
-        metadata=check_metadata(metadata),
-    )  # fmt: skip
+    with transaction.atomic():
+        product = Product.objects.create(
+            name=_check_name(name), description=(description or "").strip(), active=active,
+            metadata=check_metadata(metadata),
+        )  # fmt: skip
+        audit.record("product.created", product, after=audit.fields(product, "name", "active"))
+    return product
 
 
 def product_update(*, product: Product, name=UNSET, description=UNSET, active=UNSET, metadata=UNSET) -> Product:
@@ -41,10 +45,12 @@ def product_update(*, product: Product, name=UNSET, description=UNSET, active=UN
             "metadata": metadata if metadata is UNSET else check_metadata(metadata),
         }
         fields = [f for f, v in changes.items() if v is not UNSET and getattr(product, f) != v]
+        before = audit.fields(product, *fields)
         for field in fields:
             setattr(product, field, changes[field])
         if fields:
             product.save(update_fields=fields)
+            audit.record("product.updated", product, before=before, after=audit.fields(product, *fields))
     return product
 
 
@@ -57,7 +63,7 @@ def money_from_minor_units(amount: int, currency: str) -> Money:
         )
     if not 0 <= amount <= MAX_UNIT_AMOUNT:
         raise BillingError(f"An amount is between 0 and {MAX_UNIT_AMOUNT} in the currency's smallest unit.")
-    sub_unit = Currency(currency).sub_unit or 1
+    sub_unit = get_currency(currency).sub_unit or 1
     return Money(Decimal(amount) / sub_unit, currency)
 
 
@@ -71,10 +77,13 @@ def price_create(
         raise BillingError("A price's nickname has at most 100 characters.")
     if not product.active:
         raise BillingError(f"Product {product.public_id} is archived: prices cannot be added to it.")
-    return Price.objects.create(
-        product=product, unit_amount=money_from_minor_units(unit_amount, currency), interval=interval,
-        nickname=(nickname or "").strip(), active=active,
-    )  # fmt: skip
+    amount = money_from_minor_units(unit_amount, currency)
+    with transaction.atomic():
+        price = Price.objects.create(
+            product=product, unit_amount=amount, interval=interval, nickname=(nickname or "").strip(), active=active,
+        )  # fmt: skip
+        audit.record("price.created", price, after=audit.fields(price, "product", "unit_amount", "interval", "active"))
+    return price
 
 
 def price_update(*, price: Price, nickname=UNSET, active=UNSET) -> Price:
@@ -85,8 +94,10 @@ def price_update(*, price: Price, nickname=UNSET, active=UNSET) -> Price:
         price = lock(price)
         changes = {"nickname": nickname if nickname is UNSET else (nickname or "").strip(), "active": active}
         fields = [f for f, v in changes.items() if v is not UNSET and getattr(price, f) != v]
+        before = audit.fields(price, *fields)
         for field in fields:
             setattr(price, field, changes[field])
         if fields:
             price.save(update_fields=fields)
+            audit.record("price.updated", price, before=before, after=audit.fields(price, *fields))
     return price
