@@ -12,6 +12,7 @@ from django.utils.http import urlencode
 from billing.admin.base import ReadOnly
 from billing.admin.forms import currency_choices
 from billing.models import AccountSettings, Event, RetryPolicy
+from billing.services.account import account_settings_save
 
 
 @admin.register(Event)
@@ -83,6 +84,9 @@ class AccountSettingsAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return not AccountSettings.objects.exists()  # one row
+
+    def save_model(self, request, obj, form, change):
+        account_settings_save(account=obj)
 
     def has_delete_permission(self, request, obj=None):
         return False

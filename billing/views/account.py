@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods
 
 from billing.forms import AccountSettingsForm
 from billing.models import AccountSettings
+from billing.services.account import account_settings_save
 from billing.views.common import admin_url
 from frame.permissions import editor_required, is_editor
 
@@ -28,7 +29,7 @@ def _save_account_settings(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         # The form wrote the submitted values onto `account`: the page shows the stored ones.
         return _render(request, AccountSettings.load(), form, status=400)
-    form.save()
+    account_settings_save(account=form.save(commit=False))
     messages.success(request, "Settings saved.")
     return redirect("settings")
 
