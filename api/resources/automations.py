@@ -10,7 +10,7 @@ from datetime import datetime
 
 from ninja import Router
 
-from api.encoding import params, text
+from api.encoding import boolean, known, params, text
 from api.errors import INVALID_REQUEST, StripeError, invalid, missing
 from api.lists import stripe_list
 from automations.models import Automation
@@ -18,7 +18,6 @@ from automations.services.documents import MAX_BYTES, DocumentError, automation_
 
 router = Router(tags=["automations"])
 
-BOOLEANS = {"true": True, "false": False}
 DOCUMENT_HINT = (
     'Send the document as JSON: a form parameter `document` holding it as text, or a JSON body {"document": {…}}.'
 )
@@ -72,57 +71,42 @@ def _automation(id: str) -> Automation:
     return automation
 
 
-def _flag(values: dict, name: str) -> bool | None:
-    raw = values.get(name)
-    if raw in (None, ""):
-        return None
-    if isinstance(raw, bool):
-        return raw
-    if not isinstance(raw, str) or raw.lower() not in BOOLEANS:
-        invalid(f"Invalid {name}: expected true or false.", param=name)
-    return BOOLEANS[raw.lower()]
-
-
 @router.get("", summary="List automations", response={200: dict})
 def list_automations(request):
     """Newest first. Filters: trigger, enabled (true/false), archived (false by default: only the
     automations in use; true: only the archived ones). Pagination: limit, starting_after, ending_before."""
     values = params(request)
+    known(values, "trigger", "enabled", "archived", "limit", "starting_after", "ending_before")
     automations = Automation.objects.select_related("current_version")
-    automations = automations.filter(archived_at__isnull=not _flag(values, "archived"))
+    automations = automations.filter(archived_at__isnull=not boolean(values, "archived"))
     if trigger := text(values, "trigger", max_length=60):
         automations = automations.filter(trigger=trigger)
-    if (enabled := _flag(values, "enabled")) is not None:
+    if (enabled := boolean(values, "enabled")) is not None:
         automations = automations.filter(enabled=enabled)
     return stripe_list(request, automations, serialize, url="/v1/automations")
 
 
 def _request_document(request) -> tuple[object, bool]:
-    """The document and `enabled` from a JSON body or from form parameters."""
+    """The document and `enabled`, from form parameters (`document` as JSON text) or a JSON body."""
     if len(request.body) > MAX_BYTES + 4096:
         invalid(f"The document is too large: at most {MAX_BYTES // 1024} KB.", param="document")
-    if (request.content_type or "") == "application/json":
-        try:
-            values = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            invalid(f"The request body is not valid JSON. {DOCUMENT_HINT}")
-        if not isinstance(values, dict):
-            invalid(f"The request body must be a JSON object. {DOCUMENT_HINT}")
-        if "document" not in values:
-            invalid(f"Missing required param: document. {DOCUMENT_HINT}", param="document")
-        return values["document"], bool(_flag(values, "enabled"))
-    values = params(request)
+    values = params(request)  # a JSON body is read as it is
+    known(values, "document", "enabled")
     raw = values.get("document")
     if raw is None:
         invalid(f"Missing required param: document. {DOCUMENT_HINT}", param="document")
-    if not isinstance(raw, str):
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            where = (
+                f" ({exc.msg}, line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+            )
+            invalid(f"Invalid document: not valid JSON{where}. {DOCUMENT_HINT}", param="document")
+    elif request.content_type != "application/json":
+        # document[name]=… in brackets: every value is text and empty lists vanish; JSON keeps the types.
         invalid(f"Invalid document: expected JSON text. {DOCUMENT_HINT}", param="document")
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        detail = f" ({exc.msg}, line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
-        invalid(f"Invalid document: not valid JSON{detail}. {DOCUMENT_HINT}", param="document")
-    return document, bool(_flag(values, "enabled"))
+    return raw, bool(boolean(values, "enabled"))
 
 
 @router.post("/import", summary="Import an automation", response={200: dict})
@@ -140,10 +124,12 @@ def import_automation(request):
 
 @router.get("/{id}", summary="Retrieve an automation", response={200: dict})
 def retrieve(request, id: str):
+    known(params(request))
     return serialize(_automation(id))
 
 
 @router.get("/{id}/export", summary="Export an automation as a document", response={200: dict})
 def export(request, id: str):
     """The document to import elsewhere: self-contained (retry policies inline), without ids."""
+    known(params(request))
     return automation_export(_automation(id))

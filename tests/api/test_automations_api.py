@@ -163,6 +163,16 @@ def test_a_document_that_cannot_be_read_is_refused_with_its_param(stripe_client,
     assert words in refused.value.user_message
 
 
+def test_an_unknown_parameter_is_refused_as_stripe_does(stripe_client):
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        import_(stripe_client, document(), color="blue")
+    assert (refused.value.param, refused.value.user_message) == ("color", "Received unknown parameter: color")
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        get(stripe_client, "/v1/automations", sort="name")
+    assert refused.value.param == "sort"
+    assert not Automation.objects.exists()
+
+
 def test_a_document_over_256_kb_is_refused(stripe_client):
     with pytest.raises(stripe.InvalidRequestError) as refused:
         import_(stripe_client, document(name="x" * 300_000))
