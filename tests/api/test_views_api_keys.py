@@ -165,6 +165,7 @@ def test_creating_and_revoking_a_key_are_in_the_audit_log_without_the_key(editor
         assert secret not in str([entry.object_label, entry.summary, entry.before, entry.after])
     assert entries[0].after == {"name": "Signup flow", "kind": "restricted", "redacted": api_key.redacted}
     assert entries[1].before == {"revoked_at": None} and entries[1].after["revoked_at"]
+    assert entries[0].object_url == URL  # the log links to this page
 
 
 def test_a_key_made_by_the_command_or_revoked_twice_is_not_audited_twice(editor_client):
