@@ -171,6 +171,8 @@ LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_MINUTES", 15) * 60
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# The API (/v1/): at most this many requests a second per key, then 429 rate_limit (0: no limit).
+API_RATE_LIMIT = env_int("API_RATE_LIMIT", 100)
 
 # --- i18n / time ----------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -3,6 +3,7 @@ idempotency, the rate limit, the schema and the docs page."""
 
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -11,6 +12,7 @@ from django.test import override_settings
 
 from api.keys import api_key_create, api_key_revoke
 from api.models import ApiKey, IdempotentRequest
+from billing.models import Customer
 from tests.api.conftest import API
 
 pytestmark = API
@@ -153,3 +155,15 @@ def test_the_openapi_schema_and_the_docs_page_are_published(live_server):
     page = requests.get(f"{live_server.url}/v1/docs", timeout=10)
     assert page.status_code == 200 and "/v1/customers" in page.text and "<script>" not in page.text
     assert "unsafe-inline" not in page.headers["Content-Security-Policy"]
+
+
+def test_the_readme_example_runs_as_a_newcomer_pastes_it(live_server, secret_key, monkeypatch, capsys):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## The API", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    example = example.replace('"http://127.0.0.1:8000"', repr(live_server.url)).replace('"sk_test_…"', repr(secret_key))
+    monkeypatch.setattr(stripe, "api_base", stripe.api_base)
+    monkeypatch.setattr(stripe, "api_key", stripe.api_key)
+    exec(compile(example, "README.md", "exec"), {})
+    assert Customer.objects.get().email == "ada@example.com"
+    assert capsys.readouterr().out == ""  # a new customer has no invoices yet
