@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
+import audit
 from frame.permissions import EDITORS, VIEWERS
 
 ROLES = {"editor": EDITORS, "viewer": VIEWERS}
@@ -31,6 +32,19 @@ class RoleChange:
 def role_of(user: User) -> str | None:
     groups = set(user.groups.values_list("name", flat=True))
     return next((role for role, group in ROLES.items() if group in groups), None)
+
+
+def access_of(user: User) -> dict:
+    """What the user may do, as the audit log shows it before and after a change."""
+    return {"role": role_of(user) or "none", **audit.fields(user, "is_superuser", "is_staff", "is_active")}
+
+
+def record_access_change(user: User, before: dict | None) -> None:
+    """Audit log: the user's access as it was (`before`; None for a new user) and as it is now."""
+    after = access_of(user)
+    if before != after:
+        action = "user.created" if before is None else "user.role_changed"
+        audit.record(action, user, label=user.get_username(), before=before, after=after)
 
 
 @transaction.atomic
@@ -60,8 +74,10 @@ def user_set_role(
         user.set_password(password)
     if email:
         user.email = email
+    access = None if created else access_of(user)
     user.save()
     before = None if created else role_of(user)
     user.groups.remove(*Group.objects.filter(name__in=[g for r, g in ROLES.items() if r != role]))
     user.groups.add(Group.objects.get_or_create(name=ROLES[role])[0])
+    record_access_change(user, access)
     return RoleChange(user, created, before)
