@@ -9,4 +9,5 @@ SCENARIOS = [
     "pages",  # 6
     "memory",  # 7
     "backtest",  # 8 (issue 14)
+    "api",  # 9 (issue 15)
 ]

@@ -1,8 +1,5 @@
-"""What the billing resources' API tests start from: a customer made through the API (with one of
-Stripe's test payment methods) and a price. Prices come from the catalog, made here directly: the
-tests are about what the API does with them."""
-
-from tests.factories import make_price
+"""What the billing resources' API tests start from, made through the SDK too: a customer with one
+of Stripe's test payment methods, a product and its price (monthly or one-off)."""
 
 
 def api_customer(client, payment_method: str = "pm_card_visa", **params):
@@ -12,9 +9,17 @@ def api_customer(client, payment_method: str = "pm_card_visa", **params):
     )
 
 
-def monthly_price(amount: str = "20.00", currency: str = "EUR"):
-    return make_price(amount=amount, currency=currency, interval="month").public_id
+def api_price(client, unit_amount: int, *, interval: str | None = "month", name: str = "Pro plan") -> str:
+    product = client.v1.products.create({"name": name})
+    params = {"product": product.id, "unit_amount": unit_amount, "currency": "eur"}
+    if interval:
+        params["recurring"] = {"interval": interval}
+    return client.v1.prices.create(params).id
 
 
-def one_off_price(amount: str = "150.00", currency: str = "EUR"):
-    return make_price(amount=amount, currency=currency, interval="", name="Setup").public_id
+def monthly_price(client, unit_amount: int = 2000) -> str:
+    return api_price(client, unit_amount)
+
+
+def one_off_price(client, unit_amount: int = 15000) -> str:
+    return api_price(client, unit_amount, interval=None, name="Setup")

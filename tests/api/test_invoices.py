@@ -27,7 +27,7 @@ def test_the_next_invoice_picks_up_the_pending_invoice_items(stripe_client):
     )
     assert item.id.startswith("ii_") and item.invoice is None and item.amount == 1500
     priced = stripe_client.v1.invoice_items.create(
-        {"customer": customer.id, "price": one_off_price("150.00"), "quantity": 2}
+        {"customer": customer.id, "price": one_off_price(stripe_client, 15000), "quantity": 2}
     )
     assert priced.amount == 30000 and priced.quantity == 2 and priced.description == "Setup"
     invoice = stripe_client.v1.invoices.create(
@@ -153,7 +153,9 @@ def test_it_updates_an_invoice(stripe_client):
 
 def test_it_lists_invoices_by_customer_status_and_subscription(stripe_client):
     ada, grace = api_customer(stripe_client), api_customer(stripe_client, email="grace@example.com")
-    subscription = stripe_client.v1.subscriptions.create({"customer": ada.id, "items": [{"price": monthly_price()}]})
+    subscription = stripe_client.v1.subscriptions.create(
+        {"customer": ada.id, "items": [{"price": monthly_price(stripe_client)}]}
+    )
     manual = draft_invoice(stripe_client, ada)
     draft_invoice(stripe_client, grace)
     assert [i.id for i in stripe_client.v1.invoices.list({"customer": ada.id}).data] == [

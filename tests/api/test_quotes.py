@@ -14,7 +14,7 @@ pytestmark = API
 
 def make_quote(client, customer, **params):
     return client.v1.quotes.create(
-        {"customer": customer.id, "line_items": [{"price": one_off_price("150.00"), "quantity": 3}]} | params
+        {"customer": customer.id, "line_items": [{"price": one_off_price(client, 15000), "quantity": 3}]} | params
     )
 
 
@@ -72,7 +72,7 @@ def test_it_lists_quotes_by_customer_and_status(stripe_client):
 )
 def test_it_refuses_a_bad_quote_naming_the_param(stripe_client, params, param):
     customer = api_customer(stripe_client)
-    price = one_off_price()
+    price = one_off_price(stripe_client)
     if "line_items" in params:
         params["line_items"] = [{k: price if v == "PRICE" else v for k, v in i.items()} for i in params["line_items"]]
     with pytest.raises(stripe.InvalidRequestError) as refused:

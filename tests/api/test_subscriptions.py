@@ -20,7 +20,7 @@ def subscribe(client, customer, price, **params):
 
 def test_it_creates_a_subscription_and_bills_its_first_period(stripe_client):
     customer = api_customer(stripe_client)
-    price = monthly_price("20.00")
+    price = monthly_price(stripe_client, 2000)
     subscription = subscribe(stripe_client, customer, price, metadata={"plan": "pro"})
     assert subscription.id.startswith("sub_")
     assert subscription.status == "active" and subscription.customer == customer.id
@@ -34,7 +34,7 @@ def test_it_creates_a_subscription_and_bills_its_first_period(stripe_client):
 def test_it_creates_a_send_invoice_subscription_canceling_at_period_end(stripe_client):
     customer = api_customer(stripe_client)
     subscription = subscribe(
-        stripe_client, customer, monthly_price(), collection_method="send_invoice", days_until_due=14,
+        stripe_client, customer, monthly_price(stripe_client), collection_method="send_invoice", days_until_due=14,
         cancel_at_period_end=True,
     )  # fmt: skip
     assert subscription.collection_method == "send_invoice" and subscription.days_until_due == 14
@@ -44,13 +44,15 @@ def test_it_creates_a_send_invoice_subscription_canceling_at_period_end(stripe_c
 
 
 def test_it_merges_metadata_and_an_empty_value_removes_a_key(stripe_client):
-    subscription = subscribe(stripe_client, api_customer(stripe_client), monthly_price(), metadata={"a": "1", "b": "2"})
+    subscription = subscribe(
+        stripe_client, api_customer(stripe_client), monthly_price(stripe_client), metadata={"a": "1", "b": "2"}
+    )
     updated = stripe_client.v1.subscriptions.update(subscription.id, {"metadata": {"b": "", "c": "3"}})
     assert updated.metadata.to_dict() == {"a": "1", "c": "3"}
 
 
 def test_it_schedules_and_withdraws_a_cancellation(stripe_client):
-    subscription = subscribe(stripe_client, api_customer(stripe_client), monthly_price())
+    subscription = subscribe(stripe_client, api_customer(stripe_client), monthly_price(stripe_client))
     at = int(time.time()) + 10 * 86400
     scheduled = stripe_client.v1.subscriptions.update(subscription.id, {"cancel_at": at})
     assert scheduled.cancel_at == at and scheduled.cancel_at_period_end is False
@@ -63,7 +65,7 @@ def test_it_schedules_and_withdraws_a_cancellation(stripe_client):
 
 
 def test_it_pauses_and_resumes_collection(stripe_client):
-    subscription = subscribe(stripe_client, api_customer(stripe_client), monthly_price())
+    subscription = subscribe(stripe_client, api_customer(stripe_client), monthly_price(stripe_client))
     resumes_at = int(time.time()) + 30 * 86400
     paused = stripe_client.v1.subscriptions.update(
         subscription.id, {"pause_collection": {"behavior": "void", "resumes_at": resumes_at}}
@@ -75,7 +77,7 @@ def test_it_pauses_and_resumes_collection(stripe_client):
 
 
 def test_it_cancels_a_subscription_once(stripe_client):
-    subscription = subscribe(stripe_client, api_customer(stripe_client), monthly_price())
+    subscription = subscribe(stripe_client, api_customer(stripe_client), monthly_price(stripe_client))
     canceled = stripe_client.v1.subscriptions.cancel(subscription.id)
     assert canceled.status == "canceled" and canceled.canceled_at is not None
     with pytest.raises(stripe.InvalidRequestError, match="already canceled"):
@@ -86,7 +88,7 @@ def test_it_cancels_a_subscription_once(stripe_client):
 
 def test_it_lists_subscriptions_by_customer_and_status(stripe_client):
     ada, grace = api_customer(stripe_client), api_customer(stripe_client, email="grace@example.com")
-    price = monthly_price()
+    price = monthly_price(stripe_client)
     first, second = subscribe(stripe_client, ada, price), subscribe(stripe_client, ada, price)
     subscribe(stripe_client, grace, price)
     stripe_client.v1.subscriptions.cancel(first.id)
@@ -116,7 +118,7 @@ def test_it_lists_subscriptions_by_customer_and_status(stripe_client):
 )
 def test_it_refuses_a_bad_create_naming_the_param(stripe_client, params, param):
     customer = api_customer(stripe_client)
-    price = monthly_price()
+    price = monthly_price(stripe_client)
     if "items" in params:
         params["items"] = [{k: price if v == "PRICE" else v for k, v in item.items()} for item in params["items"]]
     with pytest.raises(stripe.InvalidRequestError) as refused:
@@ -126,7 +128,9 @@ def test_it_refuses_a_bad_create_naming_the_param(stripe_client, params, param):
 
 def test_it_refuses_an_unknown_customer_or_subscription(stripe_client):
     with pytest.raises(stripe.InvalidRequestError) as refused:
-        stripe_client.v1.subscriptions.create({"customer": "cus_nope", "items": [{"price": monthly_price()}]})
+        stripe_client.v1.subscriptions.create(
+            {"customer": "cus_nope", "items": [{"price": monthly_price(stripe_client)}]}
+        )
     assert refused.value.http_status == 404 and refused.value.code == "resource_missing"
     assert refused.value.param == "customer"
     with pytest.raises(stripe.InvalidRequestError) as refused:
@@ -145,21 +149,21 @@ def test_it_refuses_an_unknown_customer_or_subscription(stripe_client):
     ],
 )
 def test_it_refuses_a_bad_update_naming_the_param(stripe_client, params, param):
-    subscription = subscribe(stripe_client, api_customer(stripe_client), monthly_price())
+    subscription = subscribe(stripe_client, api_customer(stripe_client), monthly_price(stripe_client))
     with pytest.raises(stripe.InvalidRequestError) as refused:
         stripe_client.v1.subscriptions.update(subscription.id, params)
     assert refused.value.param == param
 
 
 def test_it_refuses_a_cancellation_in_the_past_with_the_domain_message(stripe_client):
-    subscription = subscribe(stripe_client, api_customer(stripe_client), monthly_price())
+    subscription = subscribe(stripe_client, api_customer(stripe_client), monthly_price(stripe_client))
     with pytest.raises(stripe.InvalidRequestError, match="must be in the future"):
         stripe_client.v1.subscriptions.update(subscription.id, {"cancel_at": int(time.time()) - 60})
 
 
 def test_a_read_only_key_reads_subscriptions_but_cannot_create_one(stripe_client, restricted_client):
     customer = api_customer(stripe_client)
-    subscription = subscribe(stripe_client, customer, monthly_price())
+    subscription = subscribe(stripe_client, customer, monthly_price(stripe_client))
     assert restricted_client.v1.subscriptions.retrieve(subscription.id).id == subscription.id
     with pytest.raises(stripe.PermissionError):
-        subscribe(restricted_client, customer, monthly_price())
+        subscribe(restricted_client, customer, monthly_price(stripe_client))

@@ -34,7 +34,7 @@ def test_a_test_clock_advanced_through_a_renewal(stripe_client):
     customer = api_customer(stripe_client, test_clock=clock.id)
     assert customer.test_clock == clock.id and customer.created == START
     subscription = stripe_client.v1.subscriptions.create(
-        {"customer": customer.id, "items": [{"price": monthly_price("20.00")}]}
+        {"customer": customer.id, "items": [{"price": monthly_price(stripe_client, 2000)}]}
     )
     assert subscription.current_period_start == START
     first = subscription.latest_invoice
