@@ -7,7 +7,7 @@ from audit.models import AuditEntry
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ["created", "actor_label", "actor_kind", "action", "object_type", "object_id", "summary"]
+    list_display = ["created", "actor_label", "actor_kind", "action", "object_label", "object_id", "summary"]
     list_filter = ["actor_kind", "object_type"]
     search_fields = ["object_id", "object_label", "actor_label", "action"]
     date_hierarchy = "created"

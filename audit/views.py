@@ -29,8 +29,7 @@ class AuditFilterForm(ListFilterForm):
         cleaned = super().clean()
         since, until = cleaned.get("since"), cleaned.get("until")
         if since and until and since > until:
-            self.add_error("until", "The end comes before the start.")
-            del cleaned["until"]
+            self.add_error("until", "The end comes before the start.")  # also drops it from cleaned_data
         return cleaned
 
     def filters(self) -> dict:
