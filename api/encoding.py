@@ -11,6 +11,9 @@ import json
 import re
 from urllib.parse import parse_qsl
 
+from django.core.exceptions import SuspiciousOperation
+from django.http.multipartparser import MultiPartParserError
+
 from api.errors import invalid
 
 MAX_PARAMS = 1000
@@ -26,7 +29,7 @@ def params(request) -> dict:
         return cached
     if request.method == "POST":
         content_type = request.content_type or ""
-        raw = request.body
+        raw = b"" if content_type == "multipart/form-data" else request.body
         if content_type == "application/json":
             try:
                 decoded = json.loads(raw or b"{}")
@@ -36,6 +39,14 @@ def params(request) -> dict:
                 invalid("The request body must be an object of parameters.")
             request._stripe_params = decoded
             return decoded
+        if content_type == "multipart/form-data":
+            # Not what the SDKs send, but what an HTML form does: its fields, decoded the same way.
+            try:
+                pairs = [(key, value) for key, values in request.POST.lists() for value in values]
+            except (MultiPartParserError, SuspiciousOperation):
+                invalid("The request body is not a readable form.")
+            request._stripe_params = decode_pairs(pairs)
+            return request._stripe_params
         try:
             text = raw.decode()
         except UnicodeDecodeError:
@@ -54,6 +65,12 @@ def decode(text: str) -> dict:
         pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_PARAMS, errors="strict")
     except ValueError:
         invalid(f"Too many parameters, or parameters not encoded as UTF-8 (at most {MAX_PARAMS}).")
+    return decode_pairs(pairs)
+
+
+def decode_pairs(pairs: list[tuple[str, str]]) -> dict:
+    if len(pairs) > MAX_PARAMS:
+        invalid(f"Too many parameters (at most {MAX_PARAMS}).")
     root: dict = {}
     for key, value in pairs:
         if "\x00" in key or "\x00" in value:

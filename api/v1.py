@@ -22,6 +22,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 from ninja import NinjaAPI
 from ninja.openapi.docs import DocsBase
 from ninja.security import HttpBearer
@@ -184,8 +185,8 @@ def urls():
         if pattern.name == "api-root":  # /v1/ itself (ninja reverses it for the schema's paths)
             pattern.callback = not_found
         elif pattern.name in ("openapi-json", "openapi-view"):
-            # The schema and the docs page are public, as Stripe's are.
-            pattern.callback = login_not_required(pattern.callback)
+            # The schema and the docs page are public, as Stripe's are, and only read.
+            pattern.callback = login_not_required(require_safe(pattern.callback))
         else:
             pattern.callback = guarded(pattern.callback)
     return [*patterns, re_path(r"^(?P<rest>.*)$", not_found, name="api-not-found")], app_name, namespace

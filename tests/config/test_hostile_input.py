@@ -1,6 +1,9 @@
 """Every dashboard page, form and htmx endpoint, sent malformed and hostile values, answers with
 a valid result or a 4xx that says what is wrong: never a 500. Viewers can change nothing.
 
+The API's routes (/v1/) are fuzzed the same way, authenticated with an API key instead of the
+session (a secret key where the editor goes, a restricted read-only key where the viewer goes).
+
 The endpoints are found by walking the URL configuration (so a new view is fuzzed without being
 listed here); the field names come from the forms on the pages themselves, the values from a
 fixed corpus of nasty inputs plus hypothesis-generated text.
@@ -16,10 +19,12 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from api.keys import api_key_create
 from automations.models import Run
 from billing import services
-from billing.models import RetryPolicy
+from billing.models import Price, RetryPolicy
 from billing.services.exchange_rates import exchange_rate_set
+from billing.services.test_clocks import clock_create
 from billing.views.controls import TRANSITIONS
 from notifications.email import send_templated_email
 from notifications.models import DeliveryStatus, WebhookDelivery
@@ -65,6 +70,15 @@ NASTY = [
     "cancel",
     "finish",
 ]
+# The API's parameters, in Stripe's bracket notation (its routes answer JSON: no form to read them from).
+API_FIELD_NAMES = [
+    "email", "name", "description", "metadata", "metadata[plan]", "metadata[]", "items[0][price]",
+    "items[0][quantity]", "items[][price]", "expand[]", "limit", "starting_after", "ending_before", "unit_amount",
+    "currency", "recurring[interval]", "product", "customer", "price", "quantity", "amount", "invoice", "status",
+    "test_clock", "payment_method", "invoice_settings[default_payment_method]", "cancel_at", "cancel_at_period_end",
+    "pause_collection[behavior]", "days_until_due", "collection_method", "frozen_time", "line_items[0][price]",
+    "expires_at", "created[gte]", "type", "active", "nickname", "document",
+]  # fmt: skip
 VALUES = st.one_of(st.sampled_from(NASTY), st.text(max_size=30), st.integers(-(10**20), 10**20).map(str))
 
 
@@ -136,16 +150,28 @@ KINDS = [
 ]
 
 
-def _ids_for(name: str, world: dict) -> dict[str, list[str]]:
-    """The real values a route's parameters take, chosen by the route's name."""
+# The API's routes are named for their verbs: their path says the object ("v1/prices/<id>").
+API_KINDS = [("test_clock", "clock"), ("product", "product"), ("price", "price"), ("event", "event"), *KINDS]
+
+
+def _is_api(name: str) -> bool:
+    return name.startswith("api_v1:")
+
+
+def _ids_for(name: str, world: dict, route: str = "") -> dict[str, list[str]]:
+    """The real values a route's parameters take, chosen by the route's name (the API's: its path)."""
     kind = name.split(":")[-1]
-    key = next((key for word, key in KINDS if word in kind), None)
+    kinds = KINDS
+    if _is_api(name):
+        kind, kinds = route, API_KINDS
+    key = next((key for word, key in kinds if word in kind), None)
     if key is None:
         return {}
     object_kind = key if key in TRANSITIONS else None
     return {
         "public_id": [world[key]],
         "pk": [world[key]],
+        "id": [world[key]],
         "currency": [world["rate"]],
         "run_id": [world["run"]],
         "event_id": [world["event"]],
@@ -183,6 +209,8 @@ def world(settings, django_capture_on_commit_callbacks) -> dict:
     )
     email = send_templated_email(to=["ada@example.com"], template="emails/test_message", context={"name": "Ada"})
     policy = RetryPolicy.objects.create(name="Fuzz policy", max_retries=3, within_days=7)
+    price = Price.objects.select_related("product").first()
+    clock = clock_create(name="Fuzz clock", frozen_time=now)
     exchange_rate_set(currency="USD", value="1.08")
     return {
         "customer": customer.public_id,
@@ -196,6 +224,9 @@ def world(settings, django_capture_on_commit_callbacks) -> dict:
         "email": email.public_id,
         "policy": str(policy.pk),
         "rate": "USD",
+        "product": price.product.public_id,
+        "price": price.public_id,
+        "clock": clock.public_id,
     }
 
 
@@ -214,7 +245,9 @@ def _assert_answer(response, what: str) -> None:
         )
 
 
-def _post_hostile(client, path: str, names: list[str], seeds: dict[str, list[str]], all_names: list[str]):
+def _post_hostile(
+    client, path: str, names: list[str], seeds: dict[str, list[str]], all_names: list[str], auth: dict | None = None
+):
     """A hypothesis test posting drawn values for the page's own field names (and a few others)."""
 
     @settings(max_examples=12, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
@@ -230,21 +263,28 @@ def _post_hostile(client, path: str, names: list[str], seeds: dict[str, list[str
         for key, value in extra.items():
             payload.setdefault(key, []).append(value)
         headers = {"HX-Request": "true"} if data.draw(st.booleans()) else {}
-        response = client.post(path, payload, headers=headers)
+        response = client.post(path, payload, headers={**headers, **(auth or {})})
         _assert_answer(response, f"POST {path} {str(payload)[:300]}")
 
     return post_hostile
 
 
-def test_no_page_form_or_htmx_endpoint_answers_500_to_hostile_input(editor_client, world):
+def _key_header(read_only: bool = False) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key_create(name='Fuzz', read_only=read_only).secret}"}
+
+
+def test_no_page_form_or_htmx_endpoint_answers_500_to_hostile_input(editor_client, world, settings):
+    settings.API_RATE_LIMIT = 0  # the fuzz is one fast client: 429s would hide the answers
+    secret = _key_header()
     endpoints = _destructive_last(dashboard_endpoints())
     assert len(endpoints) >= 40, endpoints
     pool: dict[str, set[str]] = {}
     pages = {}
     seen_ok = 0
     for name, route in endpoints:
-        for path in fill(route, _ids_for(name, world)):
-            response = editor_client.get(path)
+        auth = secret if _is_api(name) else {}
+        for path in fill(route, _ids_for(name, world, route)):
+            response = editor_client.get(path, headers=auth)
             _assert_answer(response, f"GET {path}")
             seen_ok += response.status_code == 200
             if response.status_code == 200 and "html" in response.get("Content-Type", ""):
@@ -253,29 +293,34 @@ def test_no_page_form_or_htmx_endpoint_answers_500_to_hostile_input(editor_clien
                 for key, values in names.items():
                     pool.setdefault(key, set()).update(values)
             # Hostile query strings on every page as well.
-            response = editor_client.get(path, {"page": "-1e9", "status": "<x>", "q": "a" * 5000, "trigger": "\u202e"})
+            hostile = {"page": "-1e9", "status": "<x>", "q": "a" * 5000, "trigger": "\u202e", "limit": "1e309"}
+            response = editor_client.get(path, hostile, headers=auth)
             _assert_answer(response, f"GET {path}?hostile")
 
     # The real ids must reach the pages: most GETs answer 200 (POST-only routes answer 405).
     assert seen_ok >= 35, seen_ok
     all_names = sorted(pool)
     for name, route in endpoints:
-        for path in fill(route, _ids_for(name, world)):
+        auth = secret if _is_api(name) else {}
+        for path in fill(route, _ids_for(name, world, route)):
             own = pages.get(path) or {}
-            names = sorted(own) or all_names
+            names = API_FIELD_NAMES if _is_api(name) else (sorted(own) or all_names)
             seeds = {key: sorted(own.get(key) or pool.get(key) or []) for key in names}
 
-            _post_hostile(editor_client, path, names, seeds, all_names)()
+            _post_hostile(editor_client, path, names, seeds, all_names, auth)()
 
 
 def test_a_viewer_is_refused_every_change(viewer_client, world):
-    """Every route that accepts a POST refuses a viewer with 403, whatever is posted."""
+    """Every route that accepts a POST refuses a viewer with 403, whatever is posted (the API's
+    routes refuse a restricted read-only key alike)."""
     refused = 0
+    restricted = _key_header(read_only=True)
     for name, route in dashboard_endpoints():
         if name == "login":
             continue
-        path = fill(route, _ids_for(name, world))[0]
-        response = viewer_client.post(path, {"name": "x", "enabled": "0", "in_flight": "cancel"})
+        path = fill(route, _ids_for(name, world, route))[0]
+        auth = restricted if _is_api(name) else {}
+        response = viewer_client.post(path, {"name": "x", "enabled": "0", "in_flight": "cancel"}, headers=auth)
         if response.status_code == 405:
             continue  # a read-only page
         assert response.status_code in (403, 404), f"viewer POST {path} → {response.status_code}"
