@@ -13,10 +13,12 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from api.keys import api_key_create
+from audit.context import acting_as
 from automations.models import Automation, Run, RunStatus
 from automations.services.definitions import automation_create
 from billing import services
 from billing.models import Customer, Invoice, InvoiceStatus, Quote, RetryPolicy, Subscription, TestClock
+from billing.services.exchange_rates import exchange_rate_set
 from billing.services.test_clocks import clock_create
 from demo.data import EDITOR_LOGIN, seed_demo
 from notifications.models import DeliveryAttempt, DeliveryStatus, OutboundEmail, WebhookDelivery, WebhookEndpoint
@@ -62,6 +64,7 @@ def _demo_with_webhooks() -> dict[str, str]:
         status=DeliveryStatus.PENDING, attempt_count=1, last_status_code=500, last_error="Server error",
         created=now, next_attempt_at=now + timedelta(minutes=5), retry_until=now + timedelta(days=3),
     )  # fmt: skip
+    _audited_changes()
     automation = Automation.objects.filter(runs__status=RunStatus.ACTIVE).first()
     return {
         "clock": _a_test_clock(),
@@ -77,6 +80,13 @@ def _demo_with_webhooks() -> dict[str, str]:
         "event": delivered.event_id,
         "api_key": api_key_create(name="Signup flow").api_key.public_id,
     }
+
+
+def _audited_changes() -> None:
+    """Audit log rows (the demo is made by no one, so it has none): an invoice voided and a rate set by hand."""
+    with acting_as("user", "1", "demo"):
+        services.invoice_void(invoice=make_invoice(customer=make_customer()))
+        exchange_rate_set(currency="USD", value="1.08")
 
 
 def _a_test_clock() -> str:
@@ -133,6 +143,7 @@ def test_every_dashboard_page_passes_axe_cores_wcag_2_1_aa_rules(page):
         f"/test-clocks/{ids['clock']}/delete/",
         "/settings/api-keys/",
         f"/settings/api-keys/{ids['api_key']}/revoke/",
+        "/settings/audit-log/",
     ]
     for path in pages:
         assert page.goto(path).status == 200, path
@@ -188,6 +199,7 @@ def test_every_control_on_every_page_has_a_label(page, editor):
     run = Run.objects.get(object_id=invoice.public_id)
     subscription = make_subscription(customer=make_customer())
     quote = make_quote(customer=make_customer())
+    _audited_changes()
     log_in(page, "eddie", "pw-eddie")
 
     pages = [
@@ -216,6 +228,7 @@ def test_every_control_on_every_page_has_a_label(page, editor):
         "/settings/webhooks/new/",
         "/settings/emails/",
         "/settings/api-keys/",
+        "/settings/audit-log/",
         "/test-clocks/",
         f"/test-clocks/{_a_test_clock()}/",
         f"/test-clocks/{_a_test_clock()}/delete/",
