@@ -5,10 +5,12 @@ import json
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+import audit
 from billing.admin.base import ReadOnly
 from billing.admin.forms import currency_choices
 from billing.models import AccountSettings, Event, RetryPolicy
@@ -54,6 +56,23 @@ class RetryPolicyAdmin(admin.ModelAdmin):
     @admin.display(description="Schedule")
     def schedule(self, obj):
         return obj.describe_schedule()
+
+    # Saved by the admin itself: the audit log hears of it here (the settings page uses the services).
+    def save_model(self, request, obj, form, change):
+        before = audit.fields(RetryPolicy.objects.get(pk=obj.pk), *self.fields) if change else None
+        super().save_model(request, obj, form, change)
+        action = "retry_policy.updated" if change else "retry_policy.created"
+        audit.record(action, obj, before=before, after=audit.fields(obj, *self.fields))
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, RetryPolicy.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            gone = [(str(policy.pk), policy.name, audit.fields(policy, *self.fields)) for policy in queryset]
+            queryset.delete()
+            for pk, name, before in gone:
+                audit.record("retry_policy.deleted", object_id=pk, label=name, before=before)
 
 
 class AccountSettingsForm(RetryScheduleForm):

@@ -304,3 +304,17 @@ def test_the_same_service_without_an_actor_records_nothing():
     services.invoice_void(invoice=make_invoice())
     automation()
     assert not AuditEntry.objects.exists()
+
+
+def test_the_admin_records_retry_policies_it_saves_and_deletes(admin_client):
+    form = {"name": "Annual", "schedule_kind": "within_days", "max_retries": "3", "within_days": "21"}
+    form |= {"day_offsets": "[]", "end_behavior": "leave_past_due"}
+    assert admin_client.post("/admin/billing/retrypolicy/add/", form).status_code == 302
+    policy = retry_policies.RetryPolicy.objects.get(name="Annual")
+    change = admin_client.post(f"/admin/billing/retrypolicy/{policy.pk}/change/", form | {"max_retries": "5"})
+    assert change.status_code == 302
+    assert admin_client.post(f"/admin/billing/retrypolicy/{policy.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert only("retry_policy.created").actor_label == "admin"
+    updated = only("retry_policy.updated")
+    assert (updated.before, updated.after) == ({"max_retries": 3}, {"max_retries": 5})
+    assert only("retry_policy.deleted").object_label == "Annual"
