@@ -19,6 +19,7 @@ from api.lists import stripe_list
 from api.resources.values import (
     boolean,
     choice,
+    collection,
     currency,
     found,
     integer,
@@ -30,7 +31,6 @@ from api.resources.values import (
 )
 from billing import services
 from billing.models import (
-    CollectionMethod,
     Customer,
     Invoice,
     InvoiceItem,
@@ -71,21 +71,6 @@ def _fresh(invoice: Invoice) -> dict:
     return serialize_invoice(invoices().get(pk=invoice.pk))
 
 
-def _collection(values: dict) -> dict:
-    kwargs = {}
-    if "collection_method" in values:
-        kwargs["collection_method"] = choice(values["collection_method"], "collection_method", CollectionMethod.values)
-    if "days_until_due" in values:
-        if kwargs.get("collection_method") != CollectionMethod.SEND_INVOICE:
-            invalid("days_until_due is only valid with collection_method=send_invoice.", param="days_until_due")
-        kwargs["days_until_due"] = integer(values["days_until_due"], "days_until_due", minimum=0, maximum=365)
-    if "due_date" in values:
-        if kwargs.get("collection_method") != CollectionMethod.SEND_INVOICE:
-            invalid("due_date is only valid with collection_method=send_invoice.", param="due_date")
-        kwargs["due_date"] = timestamp(values["due_date"], "due_date")
-    return kwargs
-
-
 @invoices_router.post("", summary="Create an invoice")
 def invoice_create(request):
     values = only(
@@ -96,7 +81,7 @@ def invoice_create(request):
         },
     )  # fmt: skip
     customer = found(Customer.objects.all(), required(values, "customer"), "customer", param="customer")
-    kwargs = _collection(values)
+    kwargs = collection(values, due_date=True)
     subscription = None
     if values.get("subscription"):
         subscription = found(Subscription.objects.all(), values["subscription"], "subscription", param="subscription")

@@ -10,6 +10,7 @@ from api.lists import stripe_list
 from api.resources.values import (
     boolean,
     choice,
+    collection,
     found,
     indexed,
     integer,
@@ -18,7 +19,7 @@ from api.resources.values import (
     timestamp,
 )
 from billing import services
-from billing.models import CollectionMethod, Customer, PauseBehavior, Price, Subscription, SubscriptionStatus
+from billing.models import Customer, PauseBehavior, Price, Subscription, SubscriptionStatus
 from billing.serializers import snapshot
 
 router = Router(tags=["subscriptions"])
@@ -56,18 +57,6 @@ def items_param(values: dict) -> list[tuple[Price, int]]:
         quantity = integer(item.get("quantity", 1), f"items[{n}][quantity]", minimum=1, maximum=1_000_000)
         result.append((price, quantity))
     return result
-
-
-def collection(values: dict) -> dict:
-    """`collection_method` and `days_until_due` (only with send_invoice, as Stripe has it)."""
-    kwargs = {}
-    if "collection_method" in values:
-        kwargs["collection_method"] = choice(values["collection_method"], "collection_method", CollectionMethod.values)
-    if "days_until_due" in values:
-        if kwargs.get("collection_method") != CollectionMethod.SEND_INVOICE:
-            invalid("days_until_due is only valid with collection_method=send_invoice.", param="days_until_due")
-        kwargs["days_until_due"] = integer(values["days_until_due"], "days_until_due", minimum=0, maximum=365)
-    return kwargs
 
 
 @router.post("", summary="Create a subscription")
@@ -146,7 +135,7 @@ def update(request, id: str):
         {"cancel_at", "cancel_at_period_end", "pause_collection", "metadata", "collection_method", "days_until_due"},
     )
     subscription = found(subscriptions(), id, "subscription")
-    kwargs = collection(values)
+    kwargs = collection(values, current=subscription.collection_method)
     with transaction.atomic():
         subscription = _cancel_at(subscription, values)
         if "pause_collection" in values:

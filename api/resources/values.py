@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from moneyed import Money
 
 from api.errors import invalid, missing
+from billing.models import CollectionMethod
 
 IGNORED = {"expand"}  # accepted everywhere; objects are returned unexpanded
 
@@ -114,3 +115,20 @@ def indexed(value, param: str) -> list:
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         invalid(f"Invalid {param}: it must be a list ({param}[0][…]=…).", param=param)
     return value
+
+
+def collection(values: dict, *, current: str = CollectionMethod.CHARGE_AUTOMATICALLY, due_date: bool = False) -> dict:
+    """`collection_method`, and `days_until_due` (or `due_date`, for invoices) which go only with
+    `send_invoice`, as in Stripe: given now, or the object's `current` method."""
+    kwargs = {}
+    if "collection_method" in values:
+        kwargs["collection_method"] = choice(values["collection_method"], "collection_method", CollectionMethod.values)
+    sends_invoice = kwargs.get("collection_method", current) == CollectionMethod.SEND_INVOICE
+    for name in ("days_until_due", "due_date") if due_date else ("days_until_due",):
+        if name in values and not sends_invoice:
+            invalid(f"{name} is only valid with collection_method=send_invoice.", param=name)
+    if "days_until_due" in values:
+        kwargs["days_until_due"] = integer(values["days_until_due"], "days_until_due", minimum=0, maximum=365)
+    if due_date and "due_date" in values:
+        kwargs["due_date"] = timestamp(values["due_date"], "due_date")
+    return kwargs

@@ -41,6 +41,7 @@ def test_it_creates_a_send_invoice_subscription_canceling_at_period_end(stripe_c
     assert subscription.cancel_at_period_end is True
     assert subscription.cancel_at == subscription.current_period_end
     assert stripe_client.v1.invoices.retrieve(subscription.latest_invoice).status == "open"
+    assert stripe_client.v1.subscriptions.update(subscription.id, {"days_until_due": 30}).days_until_due == 30
 
 
 def test_it_merges_metadata_and_an_empty_value_removes_a_key(stripe_client):
