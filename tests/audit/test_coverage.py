@@ -19,6 +19,7 @@ from automations.services.definitions import (
     automation_reorder,
     automation_update,
 )
+from automations.services.documents import automation_export, automation_import
 from billing import jobs, services
 from billing.models import AccountSettings, Event
 from billing.services import exchange_rates, retry_policies, test_clocks
@@ -318,3 +319,11 @@ def test_the_admin_records_retry_policies_it_saves_and_deletes(admin_client):
     updated = only("retry_policy.updated")
     assert (updated.before, updated.after) == ({"max_retries": 3}, {"max_retries": 5})
     assert only("retry_policy.deleted").object_label == "Annual"
+
+
+def test_an_imported_automation_is_recorded_as_imported(as_editor, editor):
+    document = automation_export(automation("Chase"))
+    imported = automation_import(document, user=editor)
+    entry = only("automation.imported")
+    assert (entry.object_id, entry.actor_label) == (imported.public_id, "eddie")
+    assert entry.after["name"] == "Chase (imported)"
