@@ -73,6 +73,9 @@ def _fresh(invoice: Invoice) -> dict:
 
 @invoices_router.post("", summary="Create an invoice")
 def invoice_create(request):
+    """Parameters: customer, subscription, currency, collection_method, days_until_due or due_date
+    (send_invoice), description, metadata[key], auto_advance (false by default, as in Stripe). The draft
+    takes the customer's pending invoice items in its currency; without any it is refused."""
     values = only(
         params(request),
         {
@@ -122,6 +125,8 @@ def invoice_retrieve(request, id: str):
 
 @invoices_router.post("/{id}", summary="Update an invoice")
 def invoice_update(request, id: str):
+    """Parameters: description, metadata[key] (an empty value removes the key), due_date (empty to
+    remove), auto_advance."""
     values = only(params(request), {"description", "metadata", "due_date", "auto_advance"})
     invoice = _invoice(id)
     kwargs = {}
@@ -138,6 +143,7 @@ def invoice_update(request, id: str):
 
 @invoices_router.get("", summary="List invoices")
 def invoice_list(request):
+    """Filters: customer, status, subscription."""
     values = only(params(request), {"customer", "status", "subscription", "limit", "starting_after", "ending_before"})
     queryset = invoices().prefetch_related(lines_prefetch(Invoice))
     if values.get("customer"):
@@ -250,6 +256,9 @@ def _line(values: dict) -> services.LineItem:
 
 @invoice_items_router.post("", summary="Create an invoice item")
 def invoice_item_create(request):
+    """Parameters: customer, invoice (a draft of theirs; without it the item waits for their next
+    invoice), amount (minor units) and currency with description, or price (or pricing[price]) and
+    quantity; metadata[key]."""
     values = only(
         params(request),
         {"customer", "invoice", "amount", "currency", "price", "pricing", "quantity", "description", "metadata"},
@@ -276,6 +285,7 @@ def invoice_item_retrieve(request, id: str):
 
 @invoice_items_router.get("", summary="List invoice items")
 def invoice_item_list(request):
+    """Filters: customer, invoice, pending (true: not yet on an invoice)."""
     values = only(params(request), {"customer", "invoice", "pending", "limit", "starting_after", "ending_before"})
     queryset = invoice_items()
     if values.get("customer"):

@@ -49,6 +49,8 @@ def line_items(values: dict) -> list[services.LineItem]:
 
 @router.post("", summary="Create a quote")
 def create(request):
+    """Parameters: customer, line_items[n][price] and line_items[n][quantity], expires_at,
+    description, metadata[key]."""
     values = only(params(request), {"customer", "line_items", "expires_at", "description", "metadata"})
     customer = found(Customer.objects.all(), required(values, "customer"), "customer", param="customer")
     lines = line_items(values)
@@ -72,6 +74,7 @@ def retrieve(request, id: str):
 
 @router.get("", summary="List quotes")
 def list_(request):
+    """Filters: customer, status."""
     values = only(params(request), {"customer", "status", "limit", "starting_after", "ending_before"})
     queryset = quotes().prefetch_related(lines_prefetch(Quote))
     if values.get("customer"):
@@ -90,6 +93,7 @@ def finalize(request, id: str):
 
 @router.post("/{id}/accept", summary="Accept an open quote (drafts its invoice)")
 def accept(request, id: str):
+    """open → accepted, drafting an invoice with the quote's lines (`invoice`)."""
     only(params(request), set())
     return _fresh(services.quote_accept(quote=found(quotes(), id, "quote")))
 

@@ -61,6 +61,9 @@ def items_param(values: dict) -> list[tuple[Price, int]]:
 
 @router.post("", summary="Create a subscription")
 def create(request):
+    """Parameters: customer, items[n][price] and items[n][quantity] (recurring prices of one interval
+    and currency), collection_method, days_until_due (send_invoice), cancel_at_period_end, metadata[key].
+    Bills the first period at once (charged when collected automatically): see `latest_invoice`."""
     values = only(
         params(request),
         {"customer", "items", "collection_method", "days_until_due", "cancel_at_period_end", "metadata"},
@@ -130,6 +133,10 @@ def _pause(subscription: Subscription, value) -> Subscription:
 
 @router.post("/{id}", summary="Update a subscription")
 def update(request, id: str):
+    """Parameters: cancel_at (a timestamp, or empty to withdraw), cancel_at_period_end,
+    pause_collection[behavior] (keep_as_draft, mark_uncollectible, void) with pause_collection[resumes_at],
+    or an empty pause_collection to resume; metadata[key] (an empty value removes the key),
+    collection_method, days_until_due."""
     values = only(
         params(request),
         {"cancel_at", "cancel_at_period_end", "pause_collection", "metadata", "collection_method", "days_until_due"},
@@ -149,6 +156,7 @@ def update(request, id: str):
 
 @router.delete("/{id}", summary="Cancel a subscription")
 def cancel(request, id: str):
+    """Cancels now; its open invoices stop advancing."""
     only(params(request), {"invoice_now", "prorate"})
     subscription = found(subscriptions(), id, "subscription")
     if subscription.status == SubscriptionStatus.CANCELED:
@@ -159,6 +167,7 @@ def cancel(request, id: str):
 
 @router.get("", summary="List subscriptions")
 def list_(request):
+    """Filters: customer, status (a status, `ended`, or `all`; by default the ones not canceled)."""
     values = only(params(request), {"customer", "status", "limit", "starting_after", "ending_before"})
     queryset = subscriptions()
     if values.get("customer"):

@@ -40,6 +40,7 @@ def _clock(id: str) -> TestClock:
 
 @router.post("", summary="Create a test clock")
 def create(request):
+    """Parameters: frozen_time (a timestamp), name."""
     values = only(params(request), {"name", "frozen_time"})
     frozen_time = timestamp(required(values, "frozen_time"), "frozen_time")
     clock = clock_create(name=text(values.get("name", ""), "name", max_length=200), frozen_time=frozen_time)
@@ -60,6 +61,9 @@ def list_(request):
 
 @router.post("/{id}/advance", summary="Advance a test clock")
 def advance(request, id: str):
+    """Parameter: frozen_time, later than the clock's and at most two intervals of its longest
+    subscription ahead. The clock reads `advancing` until billing and the automations have run
+    through every moment due on the way, then `ready`."""
     values = only(params(request), {"frozen_time"})
     clock = _clock(id)
     advance_clock(test_clock=clock, to=timestamp(required(values, "frozen_time"), "frozen_time"))
@@ -68,6 +72,7 @@ def advance(request, id: str):
 
 @router.delete("/{id}", summary="Delete a test clock")
 def delete(request, id: str):
+    """Deletes the clock with its customers and everything of theirs."""
     only(params(request), set())
     clock = _clock(id)
     clock_delete(test_clock=clock)
