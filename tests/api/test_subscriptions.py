@@ -31,6 +31,14 @@ def test_it_creates_a_subscription_and_bills_its_first_period(stripe_client):
     assert stripe_client.v1.subscriptions.retrieve(subscription.id).latest_invoice == invoice.id
 
 
+def test_a_subscription_whose_first_charge_is_declined_is_past_due_with_its_invoice_open(stripe_client):
+    customer = api_customer(stripe_client, payment_method="pm_card_chargeDeclined")
+    subscription = subscribe(stripe_client, customer, monthly_price(stripe_client))
+    assert subscription.status == "past_due"
+    invoice = stripe_client.v1.invoices.retrieve(subscription.latest_invoice)
+    assert invoice.status == "open" and invoice.attempt_count == 1 and invoice.next_payment_attempt is not None
+
+
 def test_it_creates_a_send_invoice_subscription_canceling_at_period_end(stripe_client):
     customer = api_customer(stripe_client)
     subscription = subscribe(
