@@ -15,8 +15,22 @@ from api.keys import api_key_create
 API = [pytest.mark.django_db(transaction=True)]
 
 
+_clients: list[stripe.StripeClient] = []
+
+
 def make_client(base_url: str, secret: str) -> stripe.StripeClient:
-    return stripe.StripeClient(secret, base_addresses={"api": base_url}, max_network_retries=0)
+    client = stripe.StripeClient(secret, base_addresses={"api": base_url}, max_network_retries=0)
+    _clients.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    # A kept-alive HTTP connection keeps its live-server thread, and that thread its database
+    # connection (PostgreSQL then refuses to drop the test database): close them after each test.
+    yield
+    while _clients:
+        _clients.pop()._requestor._client.close()
 
 
 @pytest.fixture

@@ -164,6 +164,20 @@ def test_the_readme_example_runs_as_a_newcomer_pastes_it(live_server, secret_key
     example = example.replace('"http://127.0.0.1:8000"', repr(live_server.url)).replace('"sk_test_…"', repr(secret_key))
     monkeypatch.setattr(stripe, "api_base", stripe.api_base)
     monkeypatch.setattr(stripe, "api_key", stripe.api_key)
-    exec(compile(example, "README.md", "exec"), {})
+    monkeypatch.setattr(stripe, "default_http_client", None)
+    try:
+        exec(compile(example, "README.md", "exec"), {})
+    finally:
+        if stripe.default_http_client is not None:
+            stripe.default_http_client.close()  # its kept-alive connection holds a live-server thread
     assert Customer.objects.get().email == "ada@example.com"
     assert capsys.readouterr().out == ""  # a new customer has no invoices yet
+
+
+def test_a_repeat_while_the_first_request_still_runs_is_a_conflict(stripe_client):
+    key = str(uuid.uuid4())
+    stripe_client.v1.customers.create({"email": "ada@example.com"}, {"idempotency_key": key})
+    IdempotentRequest.objects.filter(key=key).update(status=None)  # as if the first were still running
+    with pytest.raises(stripe.APIError) as conflict:
+        stripe_client.v1.customers.create({"email": "ada@example.com"}, {"idempotency_key": key})
+    assert conflict.value.http_status == 409 and "in-progress" in conflict.value.user_message
