@@ -4,8 +4,10 @@
 2. A repeat with the same key, method, path and parameters gets the first response again, with the
    header `Idempotent-Replayed: true`; while the first is still running it gets 409 (the SDK retries).
 3. The same key with other parameters is refused: 400 `idempotency_error`.
-4. A response of 5xx, 409 or 429 is not kept (the key is released for a retry); keys expire after
-   24 hours (an expired row is replaced; `idempotency_purge` deletes them in bulk).
+4. Only a response that changed something is kept: a success, or a declined payment (402: the
+   attempt is recorded). Any other refusal changed nothing, so the key is released and a corrected
+   request may use it, as Stripe does for requests that fail validation. Keys expire after 24 hours
+   (an expired row is replaced; `idempotency_purge` deletes them in bulk).
 """
 
 import hashlib
@@ -22,7 +24,11 @@ from api.models import ApiKey, IdempotentRequest
 
 LIFETIME = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
-NOT_KEPT = {409, 429}
+KEPT_REFUSALS = {402}  # a declined payment is an outcome: its attempt is recorded
+
+
+def _kept(status: int) -> bool:
+    return status < 400 or status in KEPT_REFUSALS
 
 
 def fingerprint(request) -> str:
@@ -85,7 +91,7 @@ def idempotent(request, api_key: ApiKey, call) -> HttpResponse:
     except BaseException:
         IdempotentRequest.objects.filter(api_key=api_key, key=key).delete()
         raise
-    if response.status_code >= 500 or response.status_code in NOT_KEPT or getattr(response, "streaming", False):
+    if not _kept(response.status_code) or getattr(response, "streaming", False):
         IdempotentRequest.objects.filter(api_key=api_key, key=key).delete()
     else:
         IdempotentRequest.objects.filter(api_key=api_key, key=key).update(

@@ -181,3 +181,11 @@ def test_a_repeat_while_the_first_request_still_runs_is_a_conflict(stripe_client
     with pytest.raises(stripe.APIError) as conflict:
         stripe_client.v1.customers.create({"email": "ada@example.com"}, {"idempotency_key": key})
     assert conflict.value.http_status == 409 and "in-progress" in conflict.value.user_message
+
+
+def test_a_refused_request_releases_its_idempotency_key_for_a_corrected_one(stripe_client):
+    key = str(uuid.uuid4())
+    with pytest.raises(stripe.InvalidRequestError):
+        stripe_client.v1.customers.create({"email": "not an email"}, {"idempotency_key": key})
+    corrected = stripe_client.v1.customers.create({"email": "ada@example.com"}, {"idempotency_key": key})
+    assert corrected.email == "ada@example.com"
