@@ -55,7 +55,7 @@ class StripeError(Exception):
     def response(self) -> HttpResponse:
         response = HttpResponse(json.dumps(self.body()), status=self.status, content_type="application/json")
         if self.status == 429:
-            response["Stripe-Should-Retry"] = "false"
+            response["Retry-After"] = "1"  # the limit is per second
         return response
 
 

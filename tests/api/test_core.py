@@ -147,6 +147,7 @@ def test_a_key_sending_too_many_requests_a_second_gets_a_rate_limit_error(stripe
         for _ in range(20):
             stripe_client.v1.customers.list()
     assert limited.value.http_status == 429 and limited.value.error.code == "rate_limit"
+    assert limited.value.headers["Retry-After"] == "1"
 
 
 def test_the_openapi_schema_and_the_docs_page_are_published(live_server):
