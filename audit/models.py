@@ -67,4 +67,7 @@ class AuditEntry(models.Model):
         """(field, before, after) for each field in before or after, in words ("—" when absent)."""
         before, after = self.before or {}, self.after or {}
         names = list(dict.fromkeys([*before, *after]))
-        return [(name, words.value_text(before, name), words.value_text(after, name)) for name in names]
+        return [
+            (name.replace("_", " ").capitalize(), words.value_text(before, name), words.value_text(after, name))
+            for name in names
+        ]

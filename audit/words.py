@@ -45,8 +45,21 @@ def type_label(object_type: str) -> str:
     return OBJECT_TYPES.get(object_type) or object_type.replace("_", " ").capitalize()
 
 
+# Actions whose words do not follow from their name.
+_ACTIONS = {
+    "account.updated": "Settings changed",
+    "subscription.cancel_scheduled": "Subscription cancellation scheduled",
+    "subscription.cancel_unscheduled": "Subscription cancellation withdrawn",
+    "user.role_changed": "Team member's access changed",
+    "webhook_endpoint.secret_rolled": "Webhook signing secret rolled",
+    "invoice.payment_attempted": "Invoice payment attempted",
+}
+
+
 def action_label(action: str, object_type: str) -> str:
     """ "invoice.marked_uncollectible" reads "Invoice marked uncollectible"."""
+    if action in _ACTIONS:
+        return _ACTIONS[action]
     verb = action.removeprefix(f"{object_type}.").replace("_", " ").replace(".", " ")
     return f"{type_label(object_type)} {verb}"
 

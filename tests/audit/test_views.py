@@ -52,7 +52,7 @@ def test_a_viewer_reads_the_log_newest_first_with_before_and_after(viewer_client
     assert "Invoice voided" in text and "Automation created" in text
     assert '<a href="/invoices/in_1/">RL-000001</a>' in text
     assert "<summary>Before and after" in text
-    assert "<td>open</td><td>void</td>" in text
+    assert '<th scope="row">Status</th><td>open</td><td>void</td>' in text
 
 
 def test_someone_without_a_role_cannot_read_it(client, outsider):
