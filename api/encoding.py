@@ -187,8 +187,10 @@ def metadata(values: dict, current: dict | None = None) -> dict | None:
 ALWAYS_ALLOWED = ("expand",)
 
 
-def known(values: dict, *names: str) -> None:
-    """Refuse a parameter the endpoint does not take, as Stripe does ("Received unknown parameter")."""
+def known(values: dict, *names: str, within: str | None = None) -> None:
+    """Refuse a parameter the endpoint does not take, as Stripe does ("Received unknown parameter");
+    `within` names the hash the values are in (`known(settings, "x", within="invoice_settings")`)."""
     for name in values:
-        if name not in names and name not in ALWAYS_ALLOWED:
-            invalid(f"Received unknown parameter: {name}", param=name)
+        if name not in names and (within or name not in ALWAYS_ALLOWED):
+            param = f"{within}[{name}]" if within else name
+            invalid(f"Received unknown parameter: {param}", param=param)

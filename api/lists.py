@@ -14,6 +14,7 @@ from api.encoding import params
 from api.errors import invalid
 
 DEFAULT_LIMIT = 10
+PAGE_PARAMS = ("limit", "starting_after", "ending_before")  # every list takes them
 MAX_LIMIT = 100
 
 

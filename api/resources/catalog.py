@@ -4,7 +4,7 @@ from ninja import Router
 
 from api.encoding import boolean, integer, known, metadata, params, text
 from api.errors import invalid, missing
-from api.lists import stripe_list
+from api.lists import PAGE_PARAMS, stripe_list
 from billing.models import Interval, Price, Product
 from billing.serializers import to_minor_units
 from billing.services.catalog import price_create, price_update, product_create, product_update
@@ -88,6 +88,7 @@ def create_product(request):
 def list_products(request):
     """Newest first. Filters: active."""
     values = params(request)
+    known(values, "active", *PAGE_PARAMS)
     queryset = Product.objects.all()
     active = boolean(values, "active")
     if active is not None:
@@ -162,6 +163,7 @@ def create_price(request):
 def list_prices(request):
     """Newest first. Filters: product, active, currency, type (recurring or one_time)."""
     values = params(request)
+    known(values, "product", "active", "currency", "type", *PAGE_PARAMS)
     queryset = Price.objects.select_related("product")
     product = text(values, "product", max_length=100)
     if product:

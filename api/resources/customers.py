@@ -2,9 +2,9 @@
 
 from ninja import Router
 
-from api.encoding import metadata, params, text
-from api.errors import StripeError, invalid, missing
-from api.lists import stripe_list
+from api.encoding import known, metadata, params, text
+from api.errors import invalid, missing
+from api.lists import PAGE_PARAMS, stripe_list
 from api.payment_methods import card_for, payment_method_id
 from billing.models import Customer, TestClock
 from billing.serializers import snapshot
@@ -13,6 +13,8 @@ from billing.services.common import UNSET
 from billing.services.customers import customer_delete
 
 router = Router(tags=["customers"])
+
+UPDATABLE = ("name", "email", "metadata", "payment_method", "invoice_settings")
 
 
 def serialize(customer: Customer) -> dict:
@@ -37,6 +39,7 @@ def _payment_method(values: dict):
     if settings not in (None, ""):
         if not isinstance(settings, dict):
             invalid("Invalid invoice_settings: expected a hash.", param="invoice_settings")
+        known(settings, "default_payment_method", within="invoice_settings")
         if "default_payment_method" in settings:
             return card_for(settings["default_payment_method"], "invoice_settings[default_payment_method]")
     if "payment_method" in values:
@@ -49,6 +52,7 @@ def create(request):
     """Parameters: name, email (required), currency, metadata[key], payment_method or
     invoice_settings[default_payment_method] (pm_card_visa, pm_card_chargeDeclined, …), test_clock."""
     values = params(request)
+    known(values, *UPDATABLE, "currency", "test_clock")
     email = text(values, "email", required=True, max_length=254)
     name = text(values, "name", max_length=200) or email
     clock = None
@@ -71,12 +75,16 @@ def create(request):
 
 @router.get("", summary="List customers", response={200: dict})
 def list_customers(request):
-    """Newest first. Filters: email. Pagination: limit, starting_after, ending_before."""
+    """Newest first. Filters: email, test_clock. Pagination: limit, starting_after, ending_before."""
     values = params(request)
+    known(values, "email", "test_clock", *PAGE_PARAMS)
     customers = Customer.objects.all()
     email = text(values, "email", max_length=512)
     if email:
         customers = customers.filter(email=email)
+    clock = text(values, "test_clock", max_length=100)
+    if clock:
+        customers = customers.filter(test_clock_id=clock)
     return stripe_list(request, customers, serialize, url="/v1/customers")
 
 
@@ -93,6 +101,7 @@ def update(request, id: str):
     values = params(request)
     if "currency" in values:
         invalid("A customer's currency cannot be changed.", param="currency")
+    known(values, *UPDATABLE)
     name = text(values, "name", max_length=200)
     email = text(values, "email", max_length=254)
     merged = metadata(values, customer.metadata)
@@ -113,6 +122,3 @@ def delete(request, id: str):
     public_id = customer.public_id
     customer_delete(customer=customer)
     return {"id": public_id, "object": "customer", "deleted": True}
-
-
-__all__ = ["router", "serialize", "StripeError"]

@@ -7,7 +7,7 @@ from ninja import Router
 
 from api.encoding import known, params, text
 from api.errors import invalid, missing
-from api.lists import stripe_list
+from api.lists import PAGE_PARAMS, stripe_list
 from billing.models import Event
 
 router = Router(tags=["events"])
@@ -39,7 +39,7 @@ def list_events(request):
     """Newest first. Filters: type (`invoice.paid`, or `invoice.*`), types[] (several),
     created[gte], created[gt], created[lte], created[lt] or created (Unix seconds)."""
     values = params(request)
-    known(values, "type", "types", "created", "limit", "starting_after", "ending_before", "delivery_success")
+    known(values, "type", "types", "created", *PAGE_PARAMS)
     queryset = Event.objects.all()
     kind = text(values, "type", max_length=60)
     types = values.get("types")

@@ -113,3 +113,20 @@ def test_it_lists_customers_by_email(stripe_client):
     found = stripe_client.v1.customers.list({"email": "ada@example.com"})
     assert [c.id for c in found.data] == [again.id, ada.id] and not found.has_more
     assert len(stripe_client.v1.customers.list().data) == 3
+
+
+def test_a_parameter_relance_does_not_take_is_refused_by_name(stripe_client):
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        stripe_client.v1.customers.create({"email": "ada@example.com", "phone": "+33 1 23 45 67 89"})
+    assert refused.value.param == "phone" and refused.value.user_message == "Received unknown parameter: phone"
+    customer = stripe_client.v1.customers.create({"email": "ada@example.com"})
+    with pytest.raises(stripe.InvalidRequestError) as nested:
+        stripe_client.v1.customers.update(customer.id, {"invoice_settings": {"footer": "Thanks"}})
+    assert nested.value.param == "invoice_settings[footer]"
+
+
+def test_it_lists_the_customers_of_a_test_clock(stripe_client):
+    clock = clock_create(name="Rehearsal", frozen_time=datetime(2030, 1, 1, tzinfo=UTC))
+    on_clock = stripe_client.v1.customers.create({"email": "ada@example.com", "test_clock": clock.public_id})
+    stripe_client.v1.customers.create({"email": "bob@example.com"})
+    assert [c.id for c in stripe_client.v1.customers.list({"test_clock": clock.public_id}).data] == [on_clock.id]
