@@ -23,7 +23,6 @@ from api.resources.values import (
     currency,
     found,
     integer,
-    money,
     only,
     required,
     text,
@@ -40,6 +39,7 @@ from billing.models import (
     Subscription,
 )
 from billing.serializers import lines_prefetch, snapshot, to_minor_units
+from billing.services.catalog import MAX_UNIT_AMOUNT, money_from_minor_units
 from billing.services.invoices import pending_items
 
 invoices_router = Router(tags=["invoices"])
@@ -49,7 +49,6 @@ INVOICES_URL = "/v1/invoices"
 INVOICE_ITEMS_URL = "/v1/invoiceitems"
 # Stripe's decline codes for the test gateway's failure codes (a plain decline is "generic_decline").
 DECLINE_CODES = {"card_declined": "generic_decline"}
-MAX_AMOUNT = 99_999_999_999  # the amount columns hold 12 digits before the decimal point
 
 
 # --- Invoices ---------------------------------------------------------------------------------
@@ -246,12 +245,12 @@ def _line(values: dict) -> services.LineItem:
         price = found(Price.objects.select_related("product"), price_id, "price", param="price")
         quantity = integer(values.get("quantity", 1), "quantity", minimum=1, maximum=1_000_000)
         return services.LineItem(price=price, quantity=quantity, description=description)
-    amount = integer(required(values, "amount"), "amount", minimum=0, maximum=MAX_AMOUNT)
+    amount = integer(required(values, "amount"), "amount", minimum=0, maximum=MAX_UNIT_AMOUNT)
     if "quantity" in values and integer(values["quantity"], "quantity") != 1:
         invalid("quantity goes with a price; amount is the item's whole amount.", param="quantity")
     if not description:
         invalid("Missing required param: description (an amount without a price needs one).", param="description")
-    return services.LineItem(unit_amount=money(amount, values["currency"]), description=description)
+    return services.LineItem(unit_amount=money_from_minor_units(amount, values["currency"]), description=description)
 
 
 @invoice_items_router.post("", summary="Create an invoice item")

@@ -1,30 +1,25 @@
 """Stripe parameters read into Python values for the billing resources, each bad value refused
 with 400 and its `param` (`items[0][quantity]`), as Stripe answers. Unlike `api.encoding`'s readers
 (one top-level parameter by name, metadata merging), these take the value and its param's name, so
-that they serve nested parameters as well; they add ids, timestamps, choices and amounts.
+that they serve nested parameters as well; they add ids, timestamps, choices and currencies.
 
 The values come from `api.encoding.params`: strings from a form-encoded body or a query string
 (`"true"`, `"1700000000"`), or JSON values when the body is JSON.
 """
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import QuerySet
-from moneyed import Money
 
+from api.encoding import known
 from api.errors import invalid, missing
 from billing.models import CollectionMethod
 
-IGNORED = {"expand"}  # accepted everywhere; objects are returned unexpanded
-
 
 def only(values: dict, allowed: set[str]) -> dict:
-    """Refuse a parameter the endpoint does not know, as Stripe does."""
-    for name in values:
-        if name not in allowed and name not in IGNORED:
-            invalid(f"Received unknown parameter: {name}", param=name)
+    """`api.encoding.known` (an unknown parameter is refused, as Stripe does), returning the values."""
+    known(values, *allowed)
     return values
 
 
@@ -100,12 +95,6 @@ def currency(value, param: str = "currency") -> str:
     if code not in settings.CURRENCIES:
         invalid(f"Invalid currency: {value}. Supported: {', '.join(c.lower() for c in settings.CURRENCIES)}.", param)
     return code
-
-
-def money(amount: int, currency_code: str) -> Money:
-    """An amount in the currency's minor unit (cents) as Money."""
-    sub_unit = Money(0, currency_code).currency.sub_unit or 1
-    return Money(Decimal(amount) / sub_unit, currency_code)
 
 
 def indexed(value, param: str) -> list:
