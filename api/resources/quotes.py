@@ -3,7 +3,7 @@ the invoice) and `cancel`, through billing's quote services."""
 
 from ninja import Router
 
-from api.encoding import metadata, params
+from api.encoding import known, metadata, params
 from api.errors import invalid
 from api.lists import stripe_list
 from api.resources.values import choice, found, indexed, integer, only, required, text, timestamp
@@ -37,9 +37,7 @@ def line_items(values: dict) -> list[services.LineItem]:
         invalid(f"A quote has at most {MAX_LINES} lines.", param="line_items")
     result = []
     for n, line in enumerate(lines):
-        for name in line:
-            if name not in ("price", "quantity"):
-                invalid(f"Received unknown parameter: line_items[{n}][{name}]", param=f"line_items[{n}][{name}]")
+        known(line, "price", "quantity", within=f"line_items[{n}]")
         param = f"line_items[{n}][price]"
         price = found(Price.objects.select_related("product"), required(line, "price", param), "price", param=param)
         quantity = integer(line.get("quantity", 1), f"line_items[{n}][quantity]", minimum=1, maximum=1_000_000)

@@ -4,7 +4,7 @@ subscription services. The object is the event snapshot plus `latest_invoice`.""
 from django.db import transaction
 from ninja import Router
 
-from api.encoding import metadata, params
+from api.encoding import known, metadata, params
 from api.errors import invalid
 from api.lists import stripe_list
 from api.resources.values import (
@@ -45,9 +45,7 @@ def items_param(values: dict) -> list[tuple[Price, int]]:
         invalid(f"A subscription has at most {MAX_ITEMS} items.", param="items")
     result = []
     for n, item in enumerate(items):
-        for name in item:
-            if name not in ("price", "quantity"):
-                invalid(f"Received unknown parameter: items[{n}][{name}]", param=f"items[{n}][{name}]")
+        known(item, "price", "quantity", within=f"items[{n}]")
         price = found(
             Price.objects.select_related("product"),
             required(item, "price", f"items[{n}][price]"),
@@ -119,9 +117,7 @@ def _pause(subscription: Subscription, value) -> Subscription:
             "Invalid pause_collection: give pause_collection[behavior], or an empty value to resume.",
             "pause_collection",
         )
-    for name in value:
-        if name not in ("behavior", "resumes_at"):
-            invalid(f"Received unknown parameter: pause_collection[{name}]", param=f"pause_collection[{name}]")
+    known(value, "behavior", "resumes_at", within="pause_collection")
     behavior = choice(
         required(value, "behavior", "pause_collection[behavior]"), "pause_collection[behavior]", PauseBehavior.values
     )

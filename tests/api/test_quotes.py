@@ -68,6 +68,7 @@ def test_it_lists_quotes_by_customer_and_status(stripe_client):
         ({"line_items": [{"price": "PRICE"}], "expires_at": "next week"}, "expires_at"),
         ({"line_items": [{"price": "PRICE"}], "expires_at": "99999999999"}, "expires_at"),
         ({}, "line_items"),
+        ({"line_items": [{"price": "PRICE", "discounts": "x"}]}, "line_items[0][discounts]"),
     ],
 )
 def test_it_refuses_a_bad_quote_naming_the_param(stripe_client, params, param):

@@ -123,6 +123,7 @@ def test_it_lists_subscriptions_by_customer_and_status(stripe_client):
         ({"items": [{"price": "PRICE"}], "days_until_due": "5"}, "days_until_due"),
         ({"items": [{"price": "PRICE"}], "cancel_at_period_end": "maybe"}, "cancel_at_period_end"),
         ({"items": [{"price": "PRICE"}], "trial_days": "5"}, "trial_days"),
+        ({"items": [{"price": "PRICE", "plan": "gold"}]}, "items[0][plan]"),
     ],
 )
 def test_it_refuses_a_bad_create_naming_the_param(stripe_client, params, param):
@@ -155,6 +156,7 @@ def test_it_refuses_an_unknown_customer_or_subscription(stripe_client):
         ({"pause_collection": {"resumes_at": "1"}}, "pause_collection[behavior]"),
         ({"pause_collection": {"behavior": "void", "resumes_at": "x"}}, "pause_collection[resumes_at]"),
         ({"metadata": "plain"}, "metadata"),
+        ({"pause_collection": {"behavior": "void", "until": "1"}}, "pause_collection[until]"),
     ],
 )
 def test_it_refuses_a_bad_update_naming_the_param(stripe_client, params, param):
