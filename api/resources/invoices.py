@@ -15,7 +15,7 @@ from ninja import Router
 
 from api.encoding import metadata, params
 from api.errors import card_declined, invalid
-from api.lists import stripe_list
+from api.lists import PAGE_PARAMS, stripe_list
 from api.resources.values import (
     boolean,
     choice,
@@ -143,7 +143,7 @@ def invoice_update(request, id: str):
 @invoices_router.get("", summary="List invoices")
 def invoice_list(request):
     """Filters: customer, status, subscription."""
-    values = only(params(request), {"customer", "status", "subscription", "limit", "starting_after", "ending_before"})
+    values = only(params(request), {"customer", "status", "subscription", *PAGE_PARAMS})
     queryset = invoices().prefetch_related(lines_prefetch(Invoice))
     if values.get("customer"):
         customer = found(Customer.objects.all(), values["customer"], "customer", param="customer")
@@ -285,7 +285,7 @@ def invoice_item_retrieve(request, id: str):
 @invoice_items_router.get("", summary="List invoice items")
 def invoice_item_list(request):
     """Filters: customer, invoice, pending (true: not yet on an invoice)."""
-    values = only(params(request), {"customer", "invoice", "pending", "limit", "starting_after", "ending_before"})
+    values = only(params(request), {"customer", "invoice", "pending", *PAGE_PARAMS})
     queryset = invoice_items()
     if values.get("customer"):
         customer = found(Customer.objects.all(), values["customer"], "customer", param="customer")

@@ -5,7 +5,7 @@ from ninja import Router
 
 from api.encoding import known, metadata, params
 from api.errors import invalid
-from api.lists import stripe_list
+from api.lists import PAGE_PARAMS, stripe_list
 from api.resources.values import choice, found, indexed, integer, only, required, text, timestamp
 from billing import services
 from billing.models import Customer, Price, Quote, QuoteStatus
@@ -73,7 +73,7 @@ def retrieve(request, id: str):
 @router.get("", summary="List quotes")
 def list_(request):
     """Filters: customer, status."""
-    values = only(params(request), {"customer", "status", "limit", "starting_after", "ending_before"})
+    values = only(params(request), {"customer", "status", *PAGE_PARAMS})
     queryset = quotes().prefetch_related(lines_prefetch(Quote))
     if values.get("customer"):
         customer = found(Customer.objects.all(), values["customer"], "customer", param="customer")

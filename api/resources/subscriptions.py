@@ -6,7 +6,7 @@ from ninja import Router
 
 from api.encoding import known, metadata, params
 from api.errors import invalid
-from api.lists import stripe_list
+from api.lists import PAGE_PARAMS, stripe_list
 from api.resources.values import (
     boolean,
     choice,
@@ -164,7 +164,7 @@ def cancel(request, id: str):
 @router.get("", summary="List subscriptions")
 def list_(request):
     """Filters: customer, status (a status, `ended`, or `all`; by default the ones not canceled)."""
-    values = only(params(request), {"customer", "status", "limit", "starting_after", "ending_before"})
+    values = only(params(request), {"customer", "status", *PAGE_PARAMS})
     queryset = subscriptions()
     if values.get("customer"):
         customer = found(Customer.objects.all(), values["customer"], "customer", param="customer")

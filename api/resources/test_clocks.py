@@ -7,7 +7,7 @@ from datetime import timedelta
 from ninja import Router
 
 from api.encoding import params
-from api.lists import stripe_list
+from api.lists import PAGE_PARAMS, stripe_list
 from api.resources.values import found, only, required, text, timestamp
 from automations.services.test_clocks import advance_clock
 from billing.models import TestClock
@@ -55,7 +55,7 @@ def retrieve(request, id: str):
 
 @router.get("", summary="List test clocks")
 def list_(request):
-    only(params(request), {"limit", "starting_after", "ending_before"})
+    only(params(request), set(PAGE_PARAMS))
     return stripe_list(request, TestClock.objects.all(), serialize, url=URL)
 
 
