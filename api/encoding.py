@@ -29,7 +29,10 @@ def params(request) -> dict:
         return cached
     if request.method == "POST":
         content_type = request.content_type or ""
-        raw = b"" if content_type == "multipart/form-data" else request.body
+        try:
+            raw = b"" if content_type == "multipart/form-data" else request.body
+        except SuspiciousOperation:  # RequestDataTooBig
+            invalid("The request body is too large.")
         if content_type == "application/json":
             try:
                 decoded = json.loads(raw or b"{}")
