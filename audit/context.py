@@ -7,7 +7,7 @@ demo run with no actor, so what they change is not audited.
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 USER = "user"
@@ -40,3 +40,21 @@ def acting_as(kind: str, ident: str, label: str) -> Iterator[Actor]:
 
 def current_actor() -> Actor | None:
     return _actor.get()
+
+
+# django-q2 tasks run as no one. On a worker no actor is ever set; in sync mode (the tests) a task
+# runs inside the request that queued it, and would otherwise be audited as that request's person.
+_suspended: ContextVar[tuple[Token, ...]] = ContextVar("audit_suspended", default=())
+
+
+def task_starts(**kwargs) -> None:
+    """django-q2's pre_execute: no actor while the task runs."""
+    _suspended.set((*_suspended.get(), _actor.set(None)))
+
+
+def task_ends(**kwargs) -> None:
+    """django-q2's post_execute_in_worker (sent on success and on failure): the actor again."""
+    *outer, token = _suspended.get() or (None,)
+    if token is not None:
+        _suspended.set(tuple(outer))
+        _actor.reset(token)

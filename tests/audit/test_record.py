@@ -5,12 +5,15 @@ from decimal import Decimal
 
 import pytest
 from django.db import transaction
+from django_q.tasks import async_task
 from moneyed import Money
 
 import audit
 from audit.context import acting_as, current_actor
 from audit.log import fields, plain
 from audit.models import AuditEntry
+from billing.models import Invoice
+from billing.services import invoice_void
 from tests.factories import make_invoice
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +108,27 @@ def test_people_in_the_dashboard_act_as_themselves(editor_client, editor):
     assert (entry.actor_kind, entry.actor_id, entry.actor_label) == ("user", str(editor.pk), "eddie")
     assert entry.action == "account.updated"
     assert entry.after["default_currency"] == "USD"
+
+
+def void_an_invoice(invoice_id: int) -> None:
+    """A django-q2 task that changes something."""
+    invoice_void(invoice=Invoice.objects.get(pk=invoice_id))
+
+
+def fail() -> None:
+    raise RuntimeError("the task fails")
+
+
+def test_a_task_runs_as_no_one_even_inside_a_request_in_sync_mode():
+    """On a worker no actor is ever set; in sync mode the task runs in the caller's context."""
+    invoice = make_invoice()
+    with acting_as("user", "7", "eddie") as actor:
+        async_task(void_an_invoice, invoice.pk)
+        assert current_actor() == actor
+        with pytest.raises(RuntimeError):
+            async_task(fail)
+        assert current_actor() == actor
+        audit.record("invoice.updated", invoice)
+    invoice.refresh_from_db()
+    assert invoice.status == "void"
+    assert list(AuditEntry.objects.values_list("action", flat=True)) == ["invoice.updated"]
