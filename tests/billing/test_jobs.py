@@ -221,6 +221,7 @@ def test_registering_the_schedules_twice_keeps_one_schedule_per_job():
     assert names == {f"billing:{name}" for name in jobs.JOBS} | {
         "notifications:sweep",
         "automations:sweep",
+        "api:idempotency_purge",
     }
     assert all(s.func == "billing.tasks.run_job" for s in Schedule.objects.filter(name__startswith="billing:"))
 
