@@ -7,6 +7,7 @@ from django.urls import NoReverseMatch, reverse
 # Object types, in the order the "what" filter offers them.
 OBJECT_TYPES = {
     "automation": "Automation",
+    "run": "Automation run",
     "account": "Settings",
     "retry_policy": "Retry policy",
     "exchange_rate": "Exchange rate",

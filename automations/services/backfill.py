@@ -48,6 +48,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+import audit
 from automations.engine import event_effects
 from automations.engine.accounts import default_currency
 from automations.engine.end_conditions import ending_now
@@ -247,7 +248,16 @@ def backfill_start(*, automation: Automation) -> Backfilled:
         except IntegrityError:
             continue  # (event, trigger) has a run already: taken meanwhile
         started += 1
-    return Backfilled(started, skipped)
+    done = Backfilled(started, skipped)
+    if started:
+        # One entry for the backfill, not one per run (each run was saved in its own savepoint).
+        audit.record(
+            "automation.backfilled",
+            automation,
+            summary=done.words,
+            after={"runs_started": started, "steps_skipped": skipped},
+        )
+    return done
 
 
 def _start(automation: Automation, candidate: Candidate) -> int:

@@ -2,6 +2,7 @@
 
 from django.db import transaction
 
+import audit
 from automations.engine.runs import finish_run
 from automations.models import Run, RunStatus
 from billing.errors import DomainError
@@ -30,5 +31,12 @@ def run_cancel(*, run: Run, user=None) -> Run:
         if locked.status != RunStatus.ACTIVE:
             raise RunNotActive(f"This run has already finished ({locked.get_status_display().lower()}).")
         finish_run(locked, RunStatus.CANCELED, cancel_reason(user))
+        audit.record(
+            "run.canceled",
+            locked,
+            summary=f"A run of “{locked.automation}” on {locked.object_id}, with its pending steps.",
+            before={"status": RunStatus.ACTIVE},
+            after={"status": locked.status},
+        )
     run.status, run.reason, run.finished_at = locked.status, locked.reason, locked.finished_at
     return locked

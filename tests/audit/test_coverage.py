@@ -11,6 +11,7 @@ from api.keys import api_key_create, api_key_revoke
 from audit.context import acting_as
 from audit.models import AuditEntry
 from automations.models import Run
+from automations.services.backfill import backfill_start
 from automations.services.definitions import (
     automation_archive,
     automation_create,
@@ -20,18 +21,22 @@ from automations.services.definitions import (
     automation_update,
 )
 from automations.services.documents import automation_export, automation_import
+from automations.services.runs import run_cancel
 from billing import jobs, services
 from billing.models import AccountSettings, Event
 from billing.services import exchange_rates, retry_policies, test_clocks
 from billing.services.account import account_settings_save
 from notifications.services import endpoints
 from ops.users import user_set_role
+from tests.automations.test_engine import _overdue_invoice
+from tests.automations.test_engine import automation as automation_for
 from tests.factories import DECLINED_CARD, make_customer, make_invoice, make_quote, make_subscription
 
 pytestmark = pytest.mark.django_db
 
 OVERDUE = "invoice.overdue"
 VOID = {"action": "void_invoice", "delay": {"amount": 0, "unit": "days"}, "params": {}}
+LATER_VOID = {**VOID, "delay": {"amount": 3, "unit": "days"}}
 
 
 @pytest.fixture
@@ -327,3 +332,24 @@ def test_an_imported_automation_is_recorded_as_imported(as_editor, editor):
     entry = only("automation.imported")
     assert (entry.object_id, entry.actor_label) == (imported.public_id, "eddie")
     assert entry.after["name"] == "Chase (imported)"
+
+
+def test_canceling_a_run_by_hand_is_recorded(editor, django_capture_on_commit_callbacks):
+    automation_for("invoice.overdue", [LATER_VOID])
+    _overdue_invoice(django_capture_on_commit_callbacks)  # the engine starts the run: not audited
+    assert not AuditEntry.objects.exists()
+    run = Run.objects.get()
+    with acting_as("user", str(editor.pk), editor.username):
+        run_cancel(run=run, user=editor)
+    entry = only("run.canceled")
+    assert (entry.object_id, entry.before, entry.after) == (run.public_id, {"status": "active"}, {"status": "canceled"})
+
+
+def test_a_backfill_is_recorded_once_with_the_runs_it_started(editor, django_capture_on_commit_callbacks):
+    invoice = _overdue_invoice(django_capture_on_commit_callbacks)
+    late = automation_for("invoice.overdue", [LATER_VOID], name="Late")
+    with acting_as("user", str(editor.pk), editor.username):
+        assert backfill_start(automation=late).started == 1
+    entry = only("automation.backfilled")
+    assert (entry.object_id, entry.after) == (late.public_id, {"runs_started": 1, "steps_skipped": 0})
+    assert Run.objects.get().object_id == invoice.public_id
