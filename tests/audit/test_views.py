@@ -95,6 +95,9 @@ def test_it_searches_the_object(viewer_client):
         ({"what": "spaceship"}, "What: Select a valid choice."),
         ({"since": "yesterday"}, "From: Enter a valid date."),
         ({"since": "2026-02-25", "until": "2026-02-20"}, "To: The end comes before the start."),
+        ({"until": "9999-12-31"}, "To: Choose a day between the years 2000 and 9000."),
+        ({"since": "0001-01-01"}, "From: Choose a day between the years 2000 and 9000."),
+        ({"q": "in_\x00"}, "Object: Null characters are not allowed."),
     ],
 )
 def test_a_bad_filter_is_reported_and_ignored(viewer_client, params, message):
