@@ -178,6 +178,10 @@ API_RATE_LIMIT = env_int("API_RATE_LIMIT", 100)
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
+# The languages customers read (their emails and the payment page; billing.branding): the
+# dashboard itself stays in English. The catalogs are compiled by `make setup` (compilemessages).
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 # --- Static ---------------------------------------------------------------------------------

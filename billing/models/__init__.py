@@ -1,7 +1,7 @@
 from billing.models.account import AccountSettings
 from billing.models.catalog import Interval, Price, Product
 from billing.models.clocks import AdvanceStatus, ClockAdvance, TestClock, TestClockStatus
-from billing.models.customers import Customer
+from billing.models.customers import Customer, Locale
 from billing.models.events import Event, EventType
 from billing.models.invoices import BillingReason, Invoice, InvoiceItem, InvoiceLine, InvoiceStatus
 from billing.models.payments import DeclineType, PaymentAttempt, PaymentOutcome
@@ -31,6 +31,7 @@ __all__ = [
     "InvoiceItem",
     "InvoiceLine",
     "InvoiceStatus",
+    "Locale",
     "PauseBehavior",
     "PaymentAttempt",
     "PaymentOutcome",

@@ -1,6 +1,7 @@
 """Account-level settings: one row."""
 
 from django.conf import settings
+from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 
 from billing.models.retries import RetrySchedule
@@ -10,6 +11,16 @@ def _default_currency() -> str:
     return settings.DEFAULT_CURRENCY
 
 
+DEFAULT_ACCENT_COLOR = "#1f5fbf"  # the dashboard's own accent (static/css/relance.css)
+
+validate_accent_color = RegexValidator(
+    r"^#[0-9a-fA-F]{6}\Z", "Enter the colour as # and six hexadecimal digits, e.g. #1f5fbf."
+)
+validate_logo_url = URLValidator(
+    schemes=["https"], message="Enter the logo's full https:// address, e.g. https://example.com/logo.png."
+)
+
+
 class AccountSettings(RetrySchedule):
     """The account's defaults; the retry fields are the default retry settings."""
 
@@ -17,6 +28,22 @@ class AccountSettings(RetrySchedule):
     team_email_domains = models.JSONField(
         default=list, blank=True, help_text="Company email domains that team emails may go to, e.g. ['acme.com']."
     )
+    # Branding, as Stripe's: what customers see in their emails and on the payment page
+    # (billing.branding reads it, with fallbacks for the blank ones).
+    business_name = models.CharField(
+        max_length=100, blank=True, help_text="The name customers know you by, e.g. Acme Inc."
+    )
+    support_email = models.EmailField(
+        blank=True, help_text="Where customers can write with questions about a payment, e.g. support@acme.com."
+    )
+    logo_url = models.URLField(
+        max_length=500, blank=True, validators=[validate_logo_url],
+        help_text="Optional: an https:// address of your logo image, shown at the top of the payment page.",
+    )  # fmt: skip
+    accent_color = models.CharField(
+        max_length=7, default=DEFAULT_ACCENT_COLOR, validators=[validate_accent_color],
+        help_text="The colour of buttons and links customers see, as #rrggbb.",
+    )  # fmt: skip
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -8,6 +8,14 @@ def _default_currency() -> str:
     return settings.DEFAULT_CURRENCY
 
 
+class Locale(models.TextChoices):
+    """The languages customer-facing emails and the payment page speak (settings.LANGUAGES)."""
+
+    DEFAULT = "", "Account default"
+    EN = "en", "English"
+    FR = "fr", "Français"
+
+
 class Customer(models.Model):
     public_id = PublicIdField(prefix="cus")
     name = models.CharField(max_length=200)
@@ -23,6 +31,9 @@ class Customer(models.Model):
         "billing.TestClock", to_field="public_id", on_delete=models.CASCADE, null=True, blank=True,
         related_name="customers",
     )  # fmt: skip
+    # Stripe's `preferred_locales` is a list; we keep the first: the language of the customer's
+    # emails and payment page (billing.branding.customer_language).
+    preferred_locale = models.CharField(max_length=5, choices=Locale.choices, default="", blank=True)
     created = models.DateTimeField(db_index=True)
     updated = models.DateTimeField(auto_now=True)
 
