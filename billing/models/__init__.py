@@ -3,6 +3,7 @@ from billing.models.catalog import Interval, Price, Product
 from billing.models.clocks import AdvanceStatus, ClockAdvance, TestClock, TestClockStatus
 from billing.models.customers import Customer, Locale
 from billing.models.events import Event, EventType
+from billing.models.hosted import PaymentPageSubmission
 from billing.models.invoices import BillingReason, Invoice, InvoiceItem, InvoiceLine, InvoiceStatus
 from billing.models.payments import DeclineType, PaymentAttempt, PaymentOutcome
 from billing.models.quotes import Quote, QuoteLine, QuoteStatus
@@ -35,6 +36,7 @@ __all__ = [
     "PauseBehavior",
     "PaymentAttempt",
     "PaymentOutcome",
+    "PaymentPageSubmission",
     "Price",
     "Product",
     "Quote",
