@@ -1,6 +1,8 @@
 """Billing services: every state change of a billing object goes through one of these."""
 
 from billing.services.collection import (
+    customer_change_payment_method,
+    customer_update,
     invoice_attempt_payment,
     invoice_mark_paid,
     invoice_retry_payment,
@@ -10,7 +12,7 @@ from billing.services.collection import (
     subscription_create,
     subscription_renew,
 )
-from billing.services.customers import customer_create, customer_update
+from billing.services.customers import customer_create
 from billing.services.invoices import (
     LineItem,
     invoice_create,
@@ -46,6 +48,7 @@ from billing.services.subscriptions import (
 
 __all__ = [
     "LineItem",
+    "customer_change_payment_method",
     "customer_create",
     "customer_update",
     "invoice_attempt_payment",

@@ -1,7 +1,8 @@
 """Collecting what subscriptions owe: the logic that spans invoices, payments and subscriptions.
 
 Billing a period, attempting and retrying a payment, the end behaviour when no retry is left,
-and reactivating a subscription when its invoice is paid. The invoice, payment and subscription
+reactivating a subscription when its invoice is paid, and retrying failed invoices when the
+customer's card changes. The invoice, payment and subscription
 modules each change one kind of object and do not import each other; this module combines them.
 """
 
@@ -29,6 +30,7 @@ from billing.models import (
     SubscriptionStatus,
 )
 from billing.services.common import UNSET, lock
+from billing.services.customers import customer_update_fields
 from billing.services.invoices import (
     LineItem,
     invoice_create,
@@ -40,7 +42,7 @@ from billing.services.invoices import (
     next_retry_time,
     retry_end_behavior,
 )
-from billing.services.payments import payment_attempt_charge
+from billing.services.payments import payment_attempt_charge, payment_method_check
 from billing.services.subscriptions import (
     subscription_advance_period,
     subscription_end,
@@ -293,3 +295,71 @@ def invoice_retry_payment(*, invoice: Invoice) -> PaymentAttempt | None:
         if not due:
             return None
         return invoice_attempt_payment(invoice=invoice)
+
+
+# --- Payment method changes -------------------------------------------------------------------
+
+
+def customer_update(
+    *, customer: Customer, name=UNSET, email=UNSET, metadata=UNSET, default_payment_method=UNSET
+) -> Customer:
+    """Change a customer's fields (`customer.updated`). When the card really changes, the
+    customer's failed open invoices are retried at once, whoever changed it (dashboard, admin, API)."""
+    with transaction.atomic():
+        card_before = lock(customer).default_payment_method
+        customer = customer_update_fields(
+            customer=customer,
+            name=name,
+            email=email,
+            metadata=metadata,
+            default_payment_method=default_payment_method,
+        )
+        if customer.default_payment_method != card_before:
+            retry_failed_invoices(customer=customer)
+    return customer
+
+
+def customer_change_payment_method(*, customer: Customer, card: str) -> list[Invoice]:
+    """Give the customer a new card and retry their failed open invoices with it, once each.
+
+    1. Check the card (BillingError for a card the gateway does not know).
+    2. Record it on the customer (`customer.updated`, audited) unless it is already theirs.
+    3. Retry the failed open invoices not yet tried with this card (`retry_failed_invoices`):
+       a form posted twice, or two requests at once, charge each invoice once.
+    Returns the retried invoices, refreshed: paid, or still failing.
+    """
+    number = payment_method_check(card)
+    with transaction.atomic():
+        customer = customer_update_fields(customer=customer, default_payment_method=number)
+        return retry_failed_invoices(customer=customer)
+
+
+def retry_failed_invoices(*, customer: Customer) -> list[Invoice]:
+    """Charge at once, with the customer's current card, each failed open invoice of theirs
+    (open, attempted before) whose latest attempt used another card.
+
+    1. Lock the customer, then their failed open invoices oldest first: two changes of one
+       customer's card run one after the other, and lock invoices in the same order.
+    2. Skip an invoice whose latest attempt already used this card: this change (or the same
+       change posted again) has tried it, and its retry schedule takes over from there.
+    3. Charge the others once each (`invoice_attempt_payment`: paid, or failed with the next
+       retry planned from the decline).
+    """
+    with transaction.atomic():
+        customer = lock(customer)
+        card = customer.default_payment_method
+        invoices = list(
+            Invoice.objects.select_for_update(of=("self",))
+            .select_related("customer")
+            .filter(customer=customer, status=InvoiceStatus.OPEN, attempt_count__gt=0)
+            .order_by("pk")
+        )
+        retried = []
+        for invoice in invoices:
+            latest = invoice.payment_attempts.order_by("-created", "-id").first()
+            if latest is not None and latest.payment_method == card:
+                continue
+            invoice_attempt_payment(invoice=invoice)
+            invoice.refresh_from_db()
+            retried.append(invoice)
+    return retried

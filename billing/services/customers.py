@@ -63,9 +63,11 @@ def _check_email(email: str) -> None:
         raise BillingError(f"{email!r} is not a valid email address.") from None
 
 
-def customer_update(
+def customer_update_fields(
     *, customer: Customer, name=UNSET, email=UNSET, metadata=UNSET, default_payment_method=UNSET
 ) -> Customer:
+    """Change a customer's fields (`customer.updated`, audited). Callers use
+    `billing.services.customer_update`, which also retries failed invoices when the card changes."""
     with transaction.atomic():
         customer = lock(customer)
         before = snapshot(customer)

@@ -3,8 +3,19 @@
 
 from datetime import datetime
 
+from billing.errors import BillingError
 from billing.models import Invoice, PaymentAttempt, PaymentOutcome
 from billing.payments import get_gateway
+from billing.payments.test_gateway import TEST_CARDS
+
+
+def payment_method_check(card: str) -> str:
+    """The card number without spaces; BillingError when it is not one of the test gateway's cards."""
+    number = (card or "").replace(" ", "")
+    if number not in TEST_CARDS:
+        known = "; ".join(f"{test_card.number} ({test_card.label})" for test_card in TEST_CARDS.values())
+        raise BillingError(f"This card number is not valid: use one of the test cards: {known}.")
+    return number
 
 
 def payment_attempt_charge(*, invoice: Invoice, now: datetime) -> PaymentAttempt:
