@@ -14,6 +14,7 @@ from billing.models import (
     RetryPolicy,
     SubscriptionStatus,
 )
+from billing.models.account import DEFAULT_ACCENT_COLOR
 from billing.models.retries import MAX_RETRIES, MAX_RETRY_DAYS
 from billing.services.exchange_rates import clean_currency_code, clean_rate_value
 from frame.lists import ListFilterForm
@@ -132,8 +133,25 @@ class AccountSettingsForm(RetryScheduleForm):
             "day_offsets",
             "end_behavior",
             "team_email_domains",
+            "business_name",
+            "support_email",
+            "logo_url",
+            "accent_color",
         ]
-        labels = SCHEDULE_LABELS
+        labels = SCHEDULE_LABELS | {
+            "business_name": "Business name",
+            "support_email": "Support email",
+            "logo_url": "Logo address",
+            "accent_color": "Accent colour",
+        }
+        widgets = {"accent_color": forms.TextInput(attrs={"type": "color"})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["accent_color"].required = False  # blank: the default colour
+
+    def clean_accent_color(self) -> str:
+        return (self.cleaned_data.get("accent_color") or DEFAULT_ACCENT_COLOR).lower()
 
 
 # --- Settings: retry policies and exchange rates ---------------------------------------------

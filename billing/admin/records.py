@@ -95,6 +95,7 @@ class AccountSettingsAdmin(admin.ModelAdmin):
             "Default retry settings",
             {"fields": ("schedule_kind", "max_retries", "within_days", "day_offsets", "end_behavior")},
         ),
+        ("Branding", {"fields": ("business_name", "support_email", "logo_url", "accent_color")}),
     )
 
     @admin.display(description="Default retry settings")

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='accountsettings',
             name='accent_color',
-            field=models.CharField(default='#1f5fbf', help_text='The colour of buttons and links customers see, as #rrggbb.', max_length=7, validators=[django.core.validators.RegexValidator('^#[0-9a-fA-F]{6}\\Z', 'Enter the colour as # and six hexadecimal digits, e.g. #1f5fbf.')]),
+            field=models.CharField(default='#1f5fbf', help_text='The colour of buttons and links customers see, as #rrggbb.', max_length=7, validators=[django.core.validators.RegexValidator('^#[0-9a-fA-F]{6}\\Z', 'Enter the colour as # and six hexadecimal digits, e.g. #1f5fbf.', code='hex_color')]),
         ),
         migrations.AddField(
             model_name='accountsettings',
@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='accountsettings',
             name='logo_url',
-            field=models.URLField(blank=True, help_text='Optional: an https:// address of your logo image, shown at the top of the payment page.', max_length=500, validators=[django.core.validators.URLValidator(message="Enter the logo's full https:// address, e.g. https://example.com/logo.png.", schemes=['https'])]),
+            field=models.URLField(blank=True, help_text='Optional: an https:// address of your logo image, shown at the top of the payment page.', max_length=500, validators=[django.core.validators.URLValidator(code='https_url', message="Enter the logo's full https:// address, e.g. https://example.com/logo.png.", schemes=['https'])]),
         ),
         migrations.AddField(
             model_name='accountsettings',

@@ -14,11 +14,13 @@ def _default_currency() -> str:
 DEFAULT_ACCENT_COLOR = "#1f5fbf"  # the dashboard's own accent (static/css/relance.css)
 
 validate_accent_color = RegexValidator(
-    r"^#[0-9a-fA-F]{6}\Z", "Enter the colour as # and six hexadecimal digits, e.g. #1f5fbf."
+    r"^#[0-9a-fA-F]{6}\Z", "Enter the colour as # and six hexadecimal digits, e.g. #1f5fbf.", code="hex_color"
 )
+# Its own code: a model error coded "invalid" would show the form field's generic message.
 validate_logo_url = URLValidator(
-    schemes=["https"], message="Enter the logo's full https:// address, e.g. https://example.com/logo.png."
-)
+    schemes=["https"], code="https_url",
+    message="Enter the logo's full https:// address, e.g. https://example.com/logo.png.",
+)  # fmt: skip
 
 
 class AccountSettings(RetrySchedule):

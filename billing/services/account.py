@@ -1,4 +1,4 @@
-"""The account's settings: default currency, default retry settings and team email domains."""
+"""The account's settings: default currency, default retry settings, team email domains and branding."""
 
 from django.db import transaction
 
@@ -13,6 +13,10 @@ AUDITED = (
     "day_offsets",
     "end_behavior",
     "team_email_domains",
+    "business_name",
+    "support_email",
+    "logo_url",
+    "accent_color",
 )
 
 

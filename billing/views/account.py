@@ -1,11 +1,13 @@
-"""Settings → General: the default retry settings and the team email domains. Editors change
-them, everyone sees them."""
+"""Settings → General: the default retry settings, the team email domains and the branding.
+Editors change them, everyone sees them."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from billing.branding import branding
 from billing.forms import AccountSettingsForm
 from billing.models import AccountSettings
 from billing.services.account import account_settings_save
@@ -37,5 +39,11 @@ def _save_account_settings(request: HttpRequest) -> HttpResponse:
 def _render(
     request: HttpRequest, account: AccountSettings, form: AccountSettingsForm | None, status: int = 200
 ) -> HttpResponse:
-    context = {"account": account, "form": form, "account_admin_url": admin_url(request, account)}
+    context = {
+        "account": account,
+        "form": form,
+        "account_admin_url": admin_url(request, account),
+        "brand": branding(account),
+        "sender": settings.DEFAULT_FROM_EMAIL,
+    }
     return render(request, "billing/settings.html", context, status=status)
