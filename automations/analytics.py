@@ -1,22 +1,12 @@
 """Recovery analytics: what failed, what came back and by which automation, over a period.
 
-The definitions (README, "Recovery analytics") in one place:
+What each figure counts (the period, failed, recovered, the rate, lost, and which run a recovery
+is credited to) is written once, in the README's "Recovery analytics", which the page links to.
 
-- The period is a range of calendar days, both included, in the dashboard's time zone.
-- Failed: invoices whose first failed payment attempt (`Invoice.first_failed_at`) is in the period.
-- Recovered: paid invoices whose payment (`paid_at`) is in the period and came after a failed
-  payment attempt or while the invoice was overdue (`overdue_at`).
-- Recovery rate: of the failed invoices, the share paid since (by count and by amount).
-- Days to recover: from the first failure or the overdue flag, whichever came first, to payment.
-- Lost: invoices voided or marked uncollectible in the period after a failed payment attempt
-  (and still void or uncollectible).
-- Recovered by: the run active on the invoice when it was paid: a run whose object is the invoice
-  (or its subscription), started at or before `paid_at` and not finished before it (the run the
-  `invoice.paid` end condition ended); if several, the one started last. None: "No automation".
-
-Every figure is aggregated in the database (GROUP BY currency, week and split key); amounts are
-converted to the account's default currency per group at the stored rates. A currency without a
-rate is left out of the amounts and counted as not converted.
+Every figure is aggregated in the database (GROUP BY currency, week and split key: a handful of
+queries whatever the number of invoices); amounts are converted to the account's default currency
+per group at the stored rates. A currency without a rate is left out of the amounts and counted as
+not converted.
 """
 
 from collections import defaultdict
