@@ -7,7 +7,7 @@ The POST is flat so that it works without JavaScript too:
     filter-<i>-type, filter-<i>-key, -value, -min, -max, -interval, -products (repeated)
     step-<i>-action, step-<i>-amount, step-<i>-unit, step-<i>-direction,
     step-<i>-policy_mode (existing|new), -policy, -policy_name, -schedule_kind, -max_retries,
-    -within_days, -day_offsets, -end_behavior, -recipient, -message, -survey_url, -label
+    -within_days, -day_offsets, -end_behavior, -recipient, -message, -survey_url, -label, -subject, -body
 
 Rows are found by their index (any digits), kept in index order and renumbered from 0, so a
 hostile POST with gaps, garbage or huge indexes cannot break the page; at most MAX_FILTERS
@@ -46,6 +46,9 @@ STEP_FIELDS = (
     "message",
     "survey_url",
     "label",
+    "subject",
+    "body",
+    "preview_invoice",  # the builder's preview of a customer email (not saved)
 )
 NEW_POLICY_FIELDS = {  # form field → the inline policy's field
     "policy_name": "name",
@@ -60,6 +63,7 @@ ACTION_FIELDS = {  # the form fields each action's parameters come from
     "send_team_email": ("recipient", "message"),
     "send_cancellation_email": ("survey_url",),
     "send_custom_event_webhook": ("label",),
+    "email_customer": ("subject", "body"),
 }
 EXISTING, NEW = "existing", "new"
 

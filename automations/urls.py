@@ -7,6 +7,7 @@ from automations.views import backtest
 from automations.views.backfill import automation_backfill
 from automations.views.documents import automation_export_view, automation_import_view
 from automations.views.dry_run import dry_run_search, object_dry_run
+from automations.views.email_preview import email_customer_preview
 
 urlpatterns = [
     path("", views.automation_list, name="automations"),
@@ -17,6 +18,7 @@ urlpatterns = [
     path("backtests/<str:backtest_id>/", backtest.backtest_detail, name="backtest_detail"),
     path("backtests/<str:backtest_id>/again/", backtest.backtest_again, name="backtest_again"),
     path("dry-run/search/", dry_run_search, name="dry_run_search"),
+    path("email-preview/", email_customer_preview, name="email_customer_preview"),
     path("dry-run/<str:kind>/<str:public_id>/", object_dry_run, name="object_dry_run"),
     path("<str:public_id>/", views.automation_detail, name="automation_detail"),
     path("<str:public_id>/edit/", views.automation_edit, name="automation_edit"),

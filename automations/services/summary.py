@@ -128,6 +128,12 @@ def step_parameters(action: str, params, policies: dict[str, RetryPolicy]) -> li
             return [Parameter("Survey link", url or "none", url if url.startswith("https://") else "")]
         if action == "send_custom_event_webhook":
             return [Parameter("Event label", str(params["label"]))]
+        if action == "email_customer":
+            default = "the default (in the customer's language)"
+            return [
+                Parameter("Subject", str(params.get("subject") or default)),
+                Parameter("Body", str(params.get("body") or default)),
+            ]
     except (KeyError, TypeError, ValueError):  # a definition saved before a parameter existed
         return [Parameter("Settings", ", ".join(f"{k}: {v}" for k, v in params.items()) or "none")]
     return []

@@ -21,6 +21,8 @@ from django_htmx.http import HttpResponseClientRedirect
 from automations import builder_post, selectors
 from automations.engine.accounts import default_currency
 from automations.engine.actions import ACTIONS
+from automations.engine.actions.email_customer import PLACEHOLDERS as EMAIL_PLACEHOLDERS
+from automations.engine.actions.email_customer import PURPOSES
 from automations.engine.actions.send_team_email import PLACEHOLDERS, team_members
 from automations.engine.dry_run import draft_automation, draft_dry_run, load_object
 from automations.engine.filters import FILTERS
@@ -218,6 +220,9 @@ def _context(request, page: Page) -> dict:
         context["retry_policies"] = list(RetryPolicy.objects.values_list("name", flat=True))
         context["schedule_kinds"] = ScheduleKind.choices
         context["end_behaviors"] = EndBehavior.choices
+    if "email_customer" in kinds:
+        context["email_purpose"] = PURPOSES.get(trigger.key) if trigger else None
+        context["email_placeholders"] = ["{" + p + "}" for p in EMAIL_PLACEHOLDERS]
     if "send_team_email" in kinds:
         context["team_emails"] = list(team_members().values_list("email", flat=True)[:100])
     if page.automation is not None:

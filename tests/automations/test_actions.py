@@ -39,6 +39,7 @@ MATRIX = {
     "void_invoice": {PAYMENT_FAILED, "invoice.finalized", "invoice.overdue"},
     "send_team_email": ALL,
     "send_cancellation_email": {"subscription.canceled"},
+    "email_customer": {PAYMENT_FAILED, "invoice.overdue", "invoice.due_date_upcoming", "invoice.finalized"},
     "send_invoice_will_be_due_webhook": {"invoice.due_date_upcoming"},
     "send_quote_will_expire_webhook": {"quote.expiring"},
     "send_custom_event_webhook": {
@@ -179,6 +180,7 @@ def test_each_action_describes_its_step_in_plain_lower_case_words(editor):
         "void_invoice": "void the invoice",
         "send_team_email": "email eddie@team.example",
         "send_cancellation_email": "send the cancellation confirmation email with a survey link",
+        "email_customer": "email the customer",
         "send_invoice_will_be_due_webhook": "send the invoice.will_be_due webhook",
         "send_quote_will_expire_webhook": "send the quote.will_expire webhook",
         "send_custom_event_webhook": "send the customer.subscription.custom_event webhook labelled “win_back”",

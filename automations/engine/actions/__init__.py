@@ -12,6 +12,7 @@ from automations.engine.actions import (  # noqa: E402, F401
     void_invoice,
     send_team_email,
     send_cancellation_email,
+    email_customer,
     send_invoice_will_be_due_webhook,
     send_quote_will_expire_webhook,
     send_custom_event_webhook,
