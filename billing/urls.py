@@ -1,10 +1,11 @@
 from django.urls import path
 
 from billing import views
-from billing.views import transitions
+from billing.views import hosted, transitions
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("pay/<str:token>/", hosted.hosted_invoice, name="hosted_invoice"),
     path("customers/", views.customer_list, name="customers"),
     path("customers/<str:public_id>/", views.customer_detail, name="customer_detail"),
     path("invoices/", views.invoice_list, name="invoices"),
