@@ -14,6 +14,7 @@ urlpatterns = [
     path("settings/audit-log/", include("audit.urls")),
     path("settings/", include("notifications.urls")),
     path("automations/", include("automations.urls")),
+    path("analytics/", include("automations.analytics_urls")),
     path("test-clocks/", include("automations.clock_urls")),
     path("v1/", api_urls()),
     path("", include("billing.urls")),
