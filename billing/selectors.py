@@ -28,6 +28,7 @@ from billing.models import (
     SubscriptionItem,
     SubscriptionStatus,
 )
+from billing.services.invoices import retry_hold
 from frame.permissions import EDITORS
 
 EXPIRING_SOON = timedelta(days=7)
@@ -165,6 +166,26 @@ def customer_related(customer: Customer, limit: int = 10) -> dict:
         "invoices": list(customer.invoices.all()[:limit]),
         "quotes": list(customer.quotes.all()[:limit]),
     }
+
+
+# How the invoice page words what a hard decline was, by failure code (others show the code).
+_DECLINED_AS = {
+    "expired_card": "declined as expired",
+    "incorrect_number": "declined as an incorrect number",
+}
+
+
+def retry_hold_note(invoice: Invoice) -> str:
+    """Why an open invoice has no next retry when a hard decline holds it, else ""."""
+    if invoice.status != InvoiceStatus.OPEN or invoice.next_payment_attempt is not None or not invoice.attempt_count:
+        return ""
+    attempt = retry_hold(invoice)
+    if attempt is None:
+        return ""
+    if attempt.failure_code == "payment_method_missing":
+        return "No automatic retry: the customer has no card (hard decline); the customer must add one."
+    declined = _DECLINED_AS.get(attempt.failure_code, f"declined ({attempt.failure_code or 'no reason given'})")
+    return f"No automatic retry: the card was {declined} (hard decline); the customer must change their card."
 
 
 def subscription_invoices(subscription: Subscription, limit: int = 10) -> list[Invoice]:

@@ -5,7 +5,7 @@ from functools import cache
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from billing.payments.base import ChargeResult, PaymentGateway
+from billing.payments.base import FAILURE_CODES, ChargeResult, PaymentGateway
 
 
 @cache
@@ -13,4 +13,4 @@ def get_gateway() -> PaymentGateway:
     return import_string(settings.PAYMENT_GATEWAY)()
 
 
-__all__ = ["ChargeResult", "PaymentGateway", "get_gateway"]
+__all__ = ["FAILURE_CODES", "ChargeResult", "PaymentGateway", "get_gateway"]

@@ -5,6 +5,17 @@ from typing import Protocol
 
 from moneyed import Money
 
+# The failure codes a gateway reports (Stripe's names), with their labels: the payment-failed
+# trigger's "failure code" filter offers these.
+FAILURE_CODES: dict[str, str] = {
+    "card_declined": "Card declined",
+    "insufficient_funds": "Insufficient funds",
+    "processing_error": "Processing error",
+    "expired_card": "Expired card",
+    "incorrect_number": "Incorrect card number",
+    "payment_method_missing": "No payment method",
+}
+
 
 @dataclass(frozen=True)
 class ChargeResult:

@@ -41,6 +41,7 @@ from billing.services.invoices import (
     invoice_void,
     next_retry_time,
     retry_end_behavior,
+    scheduled_retry_time,
 )
 from billing.services.payments import payment_attempt_charge, payment_method_check
 from billing.services.subscriptions import (
@@ -218,7 +219,7 @@ def invoice_update(
             and invoice.first_failed_at
             and invoice.status == InvoiceStatus.OPEN
         )
-        if replanned and invoice.next_payment_attempt is None and invoice.auto_advance:
+        if replanned and invoice.auto_advance and _retries_exhausted(invoice):
             apply_retry_end_behavior(invoice=invoice)
     return invoice
 
@@ -265,8 +266,13 @@ def _record_failure(invoice: Invoice, now: datetime) -> None:
         return
     if subscription.status == SubscriptionStatus.ACTIVE:
         subscription = subscription_mark_past_due(subscription=subscription)
-    if invoice.next_payment_attempt is None and invoice.auto_advance:
+    if invoice.auto_advance and _retries_exhausted(invoice):
         apply_retry_end_behavior(invoice=invoice)
+
+
+def _retries_exhausted(invoice: Invoice) -> bool:
+    """No retry left in the schedule. A hard decline holds retries without exhausting them."""
+    return invoice.next_payment_attempt is None and scheduled_retry_time(invoice) is None
 
 
 def apply_retry_end_behavior(*, invoice: Invoice) -> None:
@@ -301,7 +307,13 @@ def invoice_retry_payment(*, invoice: Invoice) -> PaymentAttempt | None:
 
 
 def customer_update(
-    *, customer: Customer, name=UNSET, email=UNSET, metadata=UNSET, default_payment_method=UNSET
+    *,
+    customer: Customer,
+    name=UNSET,
+    email=UNSET,
+    metadata=UNSET,
+    default_payment_method=UNSET,
+    preferred_locale=UNSET,
 ) -> Customer:
     """Change a customer's fields (`customer.updated`). When the card really changes, the
     customer's failed open invoices are retried at once, whoever changed it (dashboard, admin, API)."""
@@ -313,6 +325,7 @@ def customer_update(
             email=email,
             metadata=metadata,
             default_payment_method=default_payment_method,
+            preferred_locale=preferred_locale,
         )
         if customer.default_payment_method != card_before:
             retry_failed_invoices(customer=customer)

@@ -21,11 +21,14 @@ from billing.models import (
     InvoiceItem,
     InvoiceLine,
     InvoiceStatus,
+    PaymentAttempt,
+    PaymentOutcome,
     Price,
     Product,
     RetryPolicy,
     Subscription,
 )
+from billing.models.payments import DeclineType
 from billing.serializers import snapshot
 from billing.services.common import UNSET, check_metadata, lock, round_money
 from billing.transitions import check_transition
@@ -425,20 +428,52 @@ def invoice_update_fields(
     return invoice
 
 
-def next_retry_time(invoice: Invoice) -> datetime | None:
-    """When the next automatic retry of a failed invoice is due, or None when retries are exhausted.
+def scheduled_retry_time(invoice: Invoice) -> datetime | None:
+    """When the retry schedule has the next retry of a failed invoice, or None when retries are
+    exhausted (or off), whatever the last decline was.
 
     The schedule is the invoice's retry policy, else the account's default retry settings;
     offsets count from the first failed attempt.
     """
     if not invoice.auto_advance or invoice.first_failed_at is None:
         return None
-    schedule = invoice.retry_policy or AccountSettings.load()
-    offsets = schedule.retry_offsets()
+    offsets = _retry_offsets(invoice)
     retries_done = max(invoice.attempt_count - 1, 0)
     if retries_done >= len(offsets):
         return None
     return max(invoice.first_failed_at + offsets[retries_done], clock.now(customer=invoice.customer))
+
+
+def next_retry_time(invoice: Invoice) -> datetime | None:
+    """When the next automatic retry is due: the schedule's, except after a hard decline with the
+    card the customer still has (retrying it cannot succeed: None until the card changes)."""
+    if retry_hold(invoice) is not None:
+        return None
+    return scheduled_retry_time(invoice)
+
+
+def retry_hold(invoice: Invoice) -> PaymentAttempt | None:
+    """The hard-declined attempt that holds automatic retries: the invoice's latest attempt, when
+    it failed with a hard decline and the customer still has the card it used."""
+    latest = invoice.payment_attempts.order_by("-created", "-id").first()
+    if latest is None or latest.outcome != PaymentOutcome.FAILED or latest.decline_type != DeclineType.HARD:
+        return None
+    if latest.payment_method != invoice.customer.default_payment_method:
+        return None
+    return latest
+
+
+def retry_window_end(invoice: Invoice) -> datetime | None:
+    """When the retry schedule's last retry falls (from the first failure), None before a failure."""
+    if invoice.first_failed_at is None:
+        return None
+    offsets = _retry_offsets(invoice)
+    return invoice.first_failed_at + (offsets[-1] if offsets else timedelta(0))
+
+
+def _retry_offsets(invoice: Invoice) -> list[timedelta]:
+    schedule = invoice.retry_policy or AccountSettings.load()
+    return schedule.retry_offsets()
 
 
 def retry_end_behavior(invoice: Invoice) -> str:

@@ -24,7 +24,11 @@ class DetailPage:
 
 PAGES: dict[str, DetailPage] = {
     "customer": DetailPage("billing/customer_detail.html", selectors.customer_detail_qs, selectors.customer_related),
-    "invoice": DetailPage("billing/invoice_detail.html", selectors.invoice_detail_qs),
+    "invoice": DetailPage(
+        "billing/invoice_detail.html",
+        selectors.invoice_detail_qs,
+        lambda invoice: {"retry_hold": selectors.retry_hold_note(invoice)},
+    ),
     "subscription": DetailPage(
         "billing/subscription_detail.html",
         selectors.subscription_detail_qs,

@@ -22,7 +22,7 @@ from billing.models import AccountSettings, Event, Invoice, RetryPolicy
 from billing.services import LineItem
 from notifications.models import OutboundEmail, WebhookDelivery, WebhookEndpoint
 from notifications.services.endpoints import endpoint_create
-from tests.factories import DECLINED_CARD, GOOD_CARD, make_price
+from tests.factories import DECLINED_CARD, EXPIRED_CARD, GOOD_CARD, make_price
 from tests.notifications.conftest import receiver  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -278,6 +278,43 @@ def test_set_retry_policy_waits_while_retries_remain_then_goes_on_once_they_are_
     assert invoice.status == "open" and invoice.next_payment_attempt is None
     assert invoice.subscription.status == "canceled"  # the policy's end behaviour
     assert _policy_changes(invoice) == 1  # attached once, however often the step looked
+
+
+def test_set_retry_policy_waits_for_a_new_card_after_a_hard_decline_until_the_policy_window_ends():
+    RetryPolicy.objects.create(
+        name="Quick", schedule_kind="day_offsets", day_offsets=[1, 3], end_behavior="cancel_subscription"
+    )
+    subscription = _subscribe(card=EXPIRED_CARD)
+    invoice = Invoice.objects.get(subscription=subscription)
+    first_failed = invoice.first_failed_at
+    step = _step(invoice, PAYMENT_FAILED, "set_retry_policy", {"policy": "Quick"})
+    with pytest.raises(ActionWait) as waiting:
+        _execute(step)
+    invoice.refresh_from_db()
+    assert invoice.retry_policy.name == "Quick" and invoice.next_payment_attempt is None
+    assert waiting.value.until == first_failed + timedelta(days=3, minutes=2)
+    assert waiting.value.reason.startswith("waiting for a new card: hard decline (expired_card)")
+
+    with _later(first_failed + timedelta(days=3, minutes=3)):
+        result = _execute(step)  # no new card within the window: the run goes on
+    assert result["outcome"] == "hard decline (expired_card): no new card within the retry window"
+    invoice.refresh_from_db()
+    assert invoice.subscription.status == "past_due"  # billing's end behaviour waits for exhausted retries
+
+
+def test_a_new_card_during_the_wait_after_a_hard_decline_resumes_the_retry_schedule():
+    RetryPolicy.objects.create(name="Quick", schedule_kind="day_offsets", day_offsets=[1, 3])
+    subscription = _subscribe(card=EXPIRED_CARD)
+    invoice = Invoice.objects.get(subscription=subscription)
+    step = _step(invoice, PAYMENT_FAILED, "set_retry_policy", {"policy": "Quick"})
+    with pytest.raises(ActionWait):
+        _execute(step)
+    services.customer_update(customer=subscription.customer, default_payment_method=DECLINED_CARD)
+    invoice.refresh_from_db()
+    assert invoice.attempt_count == 2  # retried at once with the new card, declined softly
+    with pytest.raises(ActionWait) as waiting:
+        _execute(step)
+    assert waiting.value.reason.startswith("waiting for the retry policy: next retry at ")
 
 
 def test_a_retry_policy_step_looking_again_before_the_retry_job_has_run_waits_a_little_more():

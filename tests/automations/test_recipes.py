@@ -175,13 +175,15 @@ def test_annual_dunning_ends_when_the_customer_pays_during_the_retries(django_ca
         subscription, invoice = _failing_subscription(capture)
         _walk_days(traveller, capture, range(11))  # the first retry (day 7½) fails
         assert PaymentAttempt.objects.filter(invoice=invoice).count() == 2
-        services.customer_update(customer=subscription.customer, default_payment_method=GOOD_CARD)
-        _walk_days(traveller, capture, range(11, 71))  # the second retry (day 15) succeeds
+        # The new card is retried at once (issue 16), not at the second retry (day 15).
+        with capture(execute=True):
+            services.customer_update(customer=subscription.customer, default_payment_method=GOOD_CARD)
+        _walk_days(traveller, capture, range(11, 71))
 
     invoice.refresh_from_db()
     subscription.refresh_from_db()
     assert invoice.status == "paid" and invoice.attempt_count == 3
-    assert invoice.paid_at == T0 + timedelta(days=15) + TICK
+    assert invoice.paid_at == T0 + timedelta(days=10) + TICK
     assert PaymentAttempt.objects.filter(invoice=invoice).latest("attempt_number").outcome == "succeeded"
     assert subscription.status == "active" and subscription.canceled_at is None
     run = Run.objects.get()

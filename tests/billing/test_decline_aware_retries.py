@@ -2,16 +2,109 @@
 customer's failed open invoices at once, once each, whatever changed it."""
 
 import threading
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
 
-from billing import services
+from billing import jobs, services
 from billing.errors import BillingError
-from billing.models import Event
-from tests.factories import DECLINED_CARD, GOOD_CARD, INSUFFICIENT_FUNDS_CARD, make_customer, make_invoice
+from billing.models import EndBehavior, Event, RetryPolicy, ScheduleKind
+from tests.factories import (
+    DECLINED_CARD,
+    EXPIRED_CARD,
+    GOOD_CARD,
+    INSUFFICIENT_FUNDS_CARD,
+    make_customer,
+    make_invoice,
+    make_subscription,
+)
 
 pytestmark = pytest.mark.django_db
+
+
+def _policy(end_behavior=EndBehavior.CANCEL_SUBSCRIPTION, days=(3, 7), name="Short"):
+    return RetryPolicy.objects.create(
+        name=name, schedule_kind=ScheduleKind.DAY_OFFSETS, day_offsets=list(days), end_behavior=end_behavior
+    )
+
+
+# --- hard and soft declines ---------------------------------------------------------------------
+
+
+def test_a_hard_decline_schedules_no_automatic_retry():
+    invoice = make_invoice(customer=make_customer(default_payment_method=EXPIRED_CARD))
+    services.invoice_attempt_payment(invoice=invoice)
+    invoice.refresh_from_db()
+    assert invoice.status == "open" and invoice.attempt_count == 1 and invoice.first_failed_at is not None
+    assert invoice.next_payment_attempt is None
+    start = timezone.now()
+    for day in (1, 3, 10, 40):
+        with time_machine.travel(start + timedelta(days=day), tick=False):
+            jobs.run_payment_retries()
+    invoice.refresh_from_db()
+    assert invoice.attempt_count == 1
+
+
+def test_a_soft_decline_schedules_the_next_retry_as_before():
+    invoice = make_invoice(customer=make_customer(default_payment_method=DECLINED_CARD), retry_policy=_policy())
+    with time_machine.travel(timezone.now(), tick=False):
+        services.invoice_attempt_payment(invoice=invoice)
+        invoice.refresh_from_db()
+        assert invoice.next_payment_attempt == invoice.first_failed_at + timedelta(days=3)
+
+
+def test_a_hard_decline_alone_does_not_apply_the_end_behaviour():
+    subscription = make_subscription(customer=make_customer(default_payment_method=EXPIRED_CARD))
+    invoice = make_invoice(customer=subscription.customer, subscription=subscription, retry_policy=_policy())
+    services.invoice_attempt_payment(invoice=invoice)
+    subscription.refresh_from_db()
+    assert subscription.status == "past_due"  # not canceled: retries are held, not exhausted
+    invoice = services.invoice_update(invoice=invoice, retry_policy=_policy(days=(5,), name="Other"))
+    subscription.refresh_from_db()
+    assert invoice.next_payment_attempt is None and subscription.status == "past_due"
+
+
+def test_a_hard_decline_that_leaves_no_retry_in_the_schedule_still_applies_the_end_behaviour():
+    subscription = make_subscription(customer=make_customer(default_payment_method=DECLINED_CARD))
+    invoice = make_invoice(customer=subscription.customer, subscription=subscription, retry_policy=_policy(days=(3,)))
+    services.invoice_attempt_payment(invoice=invoice)
+    # The new card is retried at once: the schedule's one retry, declined hard.
+    services.customer_update(customer=subscription.customer, default_payment_method=EXPIRED_CARD)
+    invoice.refresh_from_db()
+    subscription.refresh_from_db()
+    assert invoice.attempt_count == 2 and invoice.payment_attempts.first().decline_type == "hard"
+    assert subscription.status == "canceled"
+
+
+def test_a_card_change_after_a_hard_decline_retries_at_once_and_the_schedule_resumes():
+    customer = make_customer(default_payment_method=EXPIRED_CARD)
+    invoice = make_invoice(customer=customer, retry_policy=_policy(days=(3, 7)))
+    with time_machine.travel(timezone.now(), tick=False):
+        services.invoice_attempt_payment(invoice=invoice)
+        services.customer_update(customer=customer, default_payment_method=DECLINED_CARD)
+        invoice.refresh_from_db()
+        assert invoice.attempt_count == 2
+        assert invoice.next_payment_attempt == invoice.first_failed_at + timedelta(days=7)
+
+
+def test_the_invoice_page_says_why_there_is_no_next_retry(viewer_client):
+    invoice = make_invoice(customer=make_customer(default_payment_method=EXPIRED_CARD))
+    services.invoice_attempt_payment(invoice=invoice)
+    response = viewer_client.get(reverse("invoice_detail", args=[invoice.public_id]))
+    assert (
+        "No automatic retry: the card was declined as expired (hard decline); the customer must change their card."
+        in response.content.decode()
+    )
+    services.customer_change_payment_method(customer=invoice.customer, card=DECLINED_CARD)
+    response = viewer_client.get(reverse("invoice_detail", args=[invoice.public_id]))
+    assert "No automatic retry" not in response.content.decode()
+
+
+# --- a card change retries the failed open invoices ---------------------------------------------
 
 
 def _failed_invoices(customer, count=2):

@@ -1,5 +1,9 @@
 """Set retry policy: attach a named retry policy (existing, or described inline and created
-when the step runs) to the failed invoice, then hold the run until the policy is exhausted."""
+when the step runs) to the failed invoice, then hold the run until the policy is exhausted.
+
+After a hard decline billing schedules no retry until the card changes: the run then waits for
+a new card until the policy's time window ends (its last retry's day), and goes on from there if
+no card came. It never waits forever on a card that may never change."""
 
 from datetime import timedelta
 
@@ -20,6 +24,7 @@ from automations.triggers import PAYMENT_FAILED
 from billing import clock, services
 from billing.errors import BillingError
 from billing.models import InvoiceStatus, RetryPolicy, ScheduleKind
+from billing.services.invoices import retry_hold, retry_window_end, scheduled_retry_time
 
 POLICY_FIELDS = ("name", "schedule_kind", "max_retries", "within_days", "day_offsets", "end_behavior")
 
@@ -118,7 +123,11 @@ class SetRetryPolicy(Action):
         2. Attach the policy, once: a repeat finds it attached, and a wake-up after a wait leaves
            alone a policy someone changed by hand meanwhile.
         3. While retries remain, hold the run until a little after the next retry.
-        4. Once they are exhausted (no next attempt), the run goes on."""
+        4. After a hard decline (no retry until the card changes), hold the run until a little
+           after the policy's time window ends: a new card retries at once and the schedule
+           resumes (step 3 on the next wake-up); a paid or voided invoice ends or skips the run.
+           Once the window has ended with no new card, the run goes on.
+        5. Once retries are exhausted (no next attempt), the run goes on."""
         invoice = run_object(step)
         if invoice.status == InvoiceStatus.PAID:
             raise ActionSkipped("invoice paid")
@@ -138,9 +147,22 @@ class SetRetryPolicy(Action):
                 until=until,
                 reason=f"waiting for the retry policy: next retry at {format_datetime(invoice.next_payment_attempt)}",
             )
+        outcome = "retries exhausted"
+        if invoice.status == InvoiceStatus.OPEN and scheduled_retry_time(invoice) is not None:
+            held_by = retry_hold(invoice)
+            if held_by is not None:
+                now = clock.now(customer=invoice.customer)
+                window_end = retry_window_end(invoice)
+                if window_end > now:
+                    raise ActionWait(
+                        until=window_end + RETRY_GRACE,
+                        reason=f"waiting for a new card: hard decline ({held_by.failure_code}), no automatic "
+                        f"retry until the card changes (retry window ends {format_datetime(window_end)})",
+                    )
+                outcome = f"hard decline ({held_by.failure_code}): no new card within the retry window"
         return {
             "invoice": invoice.public_id,
             "policy": policy.name,
             "attempts": invoice.attempt_count,
-            "outcome": "retries exhausted",
+            "outcome": outcome,
         }
