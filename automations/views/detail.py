@@ -10,6 +10,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST, require_safe
 
 from automations import selectors
+from automations.analytics import automation_recovery, last_days
 from automations.models import Automation, Run, RunStatus
 from automations.services.runs import RunNotActive
 from automations.services.runs import run_cancel as cancel_run
@@ -21,6 +22,7 @@ from frame.permissions import editor_required
 DETAIL = "automations/detail.html"
 RUN = "automations/run.html"
 PAGE_SIZE = 25
+RECOVERY_DAYS = 30  # the recovery panel's period; the analytics page shows others
 ALL = "all"
 STATUSES = {value for value, _ in selectors.RUN_STATUSES}
 
@@ -65,6 +67,7 @@ def automation_detail(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
             "versions": versions,
             "version_count": version_count,
             "active_runs": selectors.active_run_count(automation),
+            "recovery": automation_recovery(automation, last_days(RECOVERY_DAYS)),
         }
         response = render(request, DETAIL, context)
     patch_vary_headers(response, ["HX-Request"])
