@@ -144,6 +144,9 @@ def test_every_dashboard_page_passes_axe_cores_wcag_2_1_aa_rules(page):
         "/settings/api-keys/",
         f"/settings/api-keys/{ids['api_key']}/revoke/",
         "/settings/audit-log/",
+        "/analytics/",
+        "/analytics/?days=365",
+        "/analytics/definitions/",
     ]
     for path in pages:
         assert page.goto(path).status == 200, path
@@ -229,6 +232,7 @@ def test_every_control_on_every_page_has_a_label(page, editor):
         "/settings/emails/",
         "/settings/api-keys/",
         "/settings/audit-log/",
+        "/analytics/",
         "/test-clocks/",
         f"/test-clocks/{_a_test_clock()}/",
         f"/test-clocks/{_a_test_clock()}/delete/",
