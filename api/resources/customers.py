@@ -6,7 +6,7 @@ from api.encoding import known, metadata, params, text
 from api.errors import invalid, missing
 from api.lists import PAGE_PARAMS, stripe_list
 from api.payment_methods import card_for, payment_method_id
-from billing.models import Customer, TestClock
+from billing.models import Customer, Locale, TestClock
 from billing.serializers import snapshot
 from billing.services import customer_create, customer_update
 from billing.services.common import UNSET
@@ -14,7 +14,7 @@ from billing.services.customers import customer_delete
 
 router = Router(tags=["customers"])
 
-UPDATABLE = ("name", "email", "metadata", "payment_method", "invoice_settings")
+UPDATABLE = ("name", "email", "metadata", "payment_method", "invoice_settings", "preferred_locales")
 
 
 def serialize(customer: Customer) -> dict:
@@ -22,6 +22,7 @@ def serialize(customer: Customer) -> dict:
     pm = payment_method_id(customer.default_payment_method)
     body["default_payment_method"] = pm
     body["invoice_settings"] = {"default_payment_method": pm}
+    body["preferred_locales"] = [customer.preferred_locale] if customer.preferred_locale else []
     body["livemode"] = False
     return body
 
@@ -47,10 +48,33 @@ def _payment_method(values: dict):
     return UNSET
 
 
+def _preferred_locale(values: dict):
+    """Stripe's `preferred_locales` list, ordered by preference: the first language the customer's
+    emails can speak (`fr-CA` reads as `fr`); `preferred_locales=""` clears it (UNSET if absent)."""
+    given = values.get("preferred_locales")
+    if given is None:
+        return UNSET
+    if given == "":
+        return ""
+    if not isinstance(given, list) or not all(isinstance(locale, str) for locale in given):
+        invalid("Invalid preferred_locales: expected a list of locales (preferred_locales[0]=fr).", "preferred_locales")
+    supported = [code for code in Locale.values if code]
+    for locale in given:
+        if (language := locale.strip().lower().split("-")[0]) in supported:
+            return language
+    if not given:
+        return ""
+    invalid(
+        f"Invalid preferred_locales: customer emails speak {' and '.join(supported)} (e.g. preferred_locales[0]=fr).",
+        param="preferred_locales",
+    )
+
+
 @router.post("", summary="Create a customer", response={200: dict})
 def create(request):
     """Parameters: name, email (required), currency, metadata[key], payment_method or
-    invoice_settings[default_payment_method] (pm_card_visa, pm_card_chargeDeclined, …), test_clock."""
+    invoice_settings[default_payment_method] (pm_card_visa, pm_card_chargeDeclined, …), test_clock,
+    preferred_locales[n] (en, fr)."""
     values = params(request)
     known(values, *UPDATABLE, "currency", "test_clock")
     email = text(values, "email", required=True, max_length=254)
@@ -62,6 +86,7 @@ def create(request):
         if clock is None:
             missing("test_clock", clock_id, param="test_clock")
     card = _payment_method(values)
+    locale = _preferred_locale(values)
     customer = customer_create(
         name=name,
         email=email,
@@ -69,6 +94,7 @@ def create(request):
         metadata=metadata(values) or {},
         default_payment_method="" if card is UNSET else card,
         test_clock=clock,
+        preferred_locale="" if locale is UNSET else locale,
     )
     return serialize(customer)
 
@@ -96,7 +122,7 @@ def retrieve(request, id: str):
 @router.post("/{id}", summary="Update a customer", response={200: dict})
 def update(request, id: str):
     """Parameters: name, email, metadata[key] (an empty value removes the key), payment_method,
-    invoice_settings[default_payment_method]."""
+    invoice_settings[default_payment_method], preferred_locales[n] (en, fr)."""
     customer = _customer(id)
     values = params(request)
     if "currency" in values:
@@ -111,6 +137,7 @@ def update(request, id: str):
         email=UNSET if email is None else email,
         metadata=UNSET if merged is None else merged,
         default_payment_method=_payment_method(values),
+        preferred_locale=_preferred_locale(values),
     )
     return serialize(customer)
 

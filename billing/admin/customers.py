@@ -48,6 +48,9 @@ class OnTestClockFilter(admin.SimpleListFilter):
         return queryset
 
 
+FIELDS = ("name", "email", "currency", "preferred_locale", "default_payment_method", "metadata", "test_clock")
+
+
 @admin.register(Customer)
 class CustomerAdmin(ServiceAdmin):
     list_display = ("public_id", "name", "email", "currency", "default_payment_method", "test_clock", "created")
@@ -58,19 +61,14 @@ class CustomerAdmin(ServiceAdmin):
     search_help_text = "Search by id, name or email."
     date_hierarchy = "created"
     form = CustomerForm
-    add_fieldsets = (
-        (None, {"fields": ("name", "email", "currency", "default_payment_method", "metadata", "test_clock")}),
-    )
+    add_fieldsets = ((None, {"fields": FIELDS}),)
     fieldsets = (
-        (
-            None,
-            {"fields": ("public_id", "name", "email", "currency", "default_payment_method", "metadata", "test_clock")},
-        ),
+        (None, {"fields": ("public_id", *FIELDS)}),
         ("Record", {"fields": ("created", "updated")}),
     )
 
     def editable_fields(self, obj):
-        return ("name", "email", "default_payment_method", "metadata")
+        return ("name", "email", "preferred_locale", "default_payment_method", "metadata")
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -85,5 +83,6 @@ class CustomerAdmin(ServiceAdmin):
             metadata=data["metadata"],
             default_payment_method=data["default_payment_method"],
             test_clock=data.get("test_clock"),
+            preferred_locale=data.get("preferred_locale", ""),
         )
         adopt(obj, customer)

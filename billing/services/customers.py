@@ -11,7 +11,7 @@ import audit
 from billing import clock
 from billing.errors import BillingError
 from billing.events import record_event
-from billing.models import AccountSettings, Customer, EventType, TestClock
+from billing.models import AccountSettings, Customer, EventType, Locale, TestClock
 from billing.serializers import snapshot
 from billing.services.common import UNSET, check_metadata, lock
 from billing.services.test_clocks import check_room_for_a_customer
@@ -25,6 +25,7 @@ def customer_create(
     metadata: dict | None = None,
     default_payment_method: str = "",
     test_clock: TestClock | None = None,
+    preferred_locale: str = "",
 ) -> Customer:
     """Create a customer (`customer.created`); the currency defaults to the account's. On a test
     clock, the customer is created at the clock's time (at most MAX_CUSTOMERS per clock)."""
@@ -32,6 +33,7 @@ def customer_create(
     if not name:
         raise BillingError("A customer needs a name.")
     _check_email(email)
+    _check_locale(preferred_locale)
     currency = (currency or AccountSettings.load().default_currency).upper()
     if currency not in settings.CURRENCIES:
         raise BillingError(f"Currency {currency} is not supported.")
@@ -45,6 +47,7 @@ def customer_create(
             metadata=check_metadata(metadata),
             default_payment_method=default_payment_method,
             test_clock=test_clock,
+            preferred_locale=preferred_locale,
             created=test_clock.frozen_time if test_clock is not None else clock.now(),
         )
         record_event(type=EventType.CUSTOMER_CREATED, obj=customer)
@@ -63,8 +66,20 @@ def _check_email(email: str) -> None:
         raise BillingError(f"{email!r} is not a valid email address.") from None
 
 
+def _check_locale(locale: str) -> None:
+    if locale not in Locale.values:
+        known = ", ".join(code for code in Locale.values if code)
+        raise BillingError(f"{locale!r} is not a language customers can read here ({known}, or blank).")
+
+
 def customer_update_fields(
-    *, customer: Customer, name=UNSET, email=UNSET, metadata=UNSET, default_payment_method=UNSET
+    *,
+    customer: Customer,
+    name=UNSET,
+    email=UNSET,
+    metadata=UNSET,
+    default_payment_method=UNSET,
+    preferred_locale=UNSET,
 ) -> Customer:
     """Change a customer's fields (`customer.updated`, audited). Callers use
     `billing.services.customer_update`, which also retries failed invoices when the card changes."""
@@ -73,7 +88,14 @@ def customer_update_fields(
         before = snapshot(customer)
         if email is not UNSET:
             _check_email(email)
-        changes = {"name": name, "email": email, "default_payment_method": default_payment_method}
+        if preferred_locale is not UNSET:
+            _check_locale(preferred_locale)
+        changes = {
+            "name": name,
+            "email": email,
+            "default_payment_method": default_payment_method,
+            "preferred_locale": preferred_locale,
+        }
         if metadata is not UNSET:
             changes["metadata"] = check_metadata(metadata)
         fields = [field for field, value in changes.items() if value is not UNSET and getattr(customer, field) != value]

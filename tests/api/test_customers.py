@@ -130,3 +130,21 @@ def test_it_lists_the_customers_of_a_test_clock(stripe_client):
     on_clock = stripe_client.v1.customers.create({"email": "ada@example.com", "test_clock": clock.public_id})
     stripe_client.v1.customers.create({"email": "bob@example.com"})
     assert [c.id for c in stripe_client.v1.customers.list({"test_clock": clock.public_id}).data] == [on_clock.id]
+
+
+def test_the_preferred_locale_is_set_read_changed_and_cleared(stripe_client):
+    created = stripe_client.v1.customers.create({"email": "ada@example.com", "preferred_locales": ["fr-FR", "en"]})
+    assert created.preferred_locales == ["fr"]
+    assert Customer.objects.get(public_id=created.id).preferred_locale == "fr"
+    assert stripe_client.v1.customers.update(created.id, {"preferred_locales": ["de", "en"]}).preferred_locales == [
+        "en"
+    ]
+    assert stripe_client.v1.customers.update(created.id, {"preferred_locales": ""}).preferred_locales == []
+    assert stripe_client.v1.customers.create({"email": "bob@example.com"}).preferred_locales == []
+
+
+def test_a_preferred_locale_customer_emails_cannot_speak_is_refused_with_its_param(stripe_client):
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        stripe_client.v1.customers.create({"email": "ada@example.com", "preferred_locales": ["de"]})
+    assert refused.value.http_status == 400 and refused.value.param == "preferred_locales"
+    assert "en and fr" in refused.value.user_message
