@@ -306,27 +306,13 @@ def invoice_retry_payment(*, invoice: Invoice) -> PaymentAttempt | None:
 # --- Payment method changes -------------------------------------------------------------------
 
 
-def customer_update(
-    *,
-    customer: Customer,
-    name=UNSET,
-    email=UNSET,
-    metadata=UNSET,
-    default_payment_method=UNSET,
-    preferred_locale=UNSET,
-) -> Customer:
-    """Change a customer's fields (`customer.updated`). When the card really changes, the
-    customer's failed open invoices are retried at once, whoever changed it (dashboard, admin, API)."""
+def customer_update(*, customer: Customer, default_payment_method=UNSET, **fields) -> Customer:
+    """Change a customer's fields (`customer.updated`; `fields` as `customer_update_fields` takes
+    them). When the card really changes, the customer's failed open invoices are retried at once,
+    whoever changed it (dashboard, admin, API)."""
     with transaction.atomic():
         card_before = lock(customer).default_payment_method
-        customer = customer_update_fields(
-            customer=customer,
-            name=name,
-            email=email,
-            metadata=metadata,
-            default_payment_method=default_payment_method,
-            preferred_locale=preferred_locale,
-        )
+        customer = customer_update_fields(customer=customer, default_payment_method=default_payment_method, **fields)
         if customer.default_payment_method != card_before:
             retry_failed_invoices(customer=customer)
     return customer
