@@ -3,10 +3,12 @@ form to enter a new card and pay now, which changes the card and retries once ho
 is posted; a clear page for an expired or altered link."""
 
 import re
+import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -187,3 +189,33 @@ def test_the_page_speaks_french_to_a_customer_who_prefers_it(client):
     if "Pay now" in page:
         pytest.skip("the French catalog has no translation of the payment page yet")
     assert "Payer" in page
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_form_posted_twice_at_the_same_moment_pays_once():
+    invoice = _failed_invoice()
+    path = hosted_invoice_path(invoice)
+    form = {"nonce": _nonce(Client().get(path).content.decode()), "card": GOOD_CARD}
+    barrier = threading.Barrier(2)
+    statuses, errors = [], []
+
+    def post():
+        try:
+            barrier.wait()
+            statuses.append(Client().post(path, form).status_code)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors and statuses == [200, 200]
+    invoice.refresh_from_db()
+    assert invoice.status == "paid"
+    assert PaymentAttempt.objects.filter(invoice=invoice).count() == 2  # the failure, then one retry
+    assert PaymentPageSubmission.objects.count() == 1
