@@ -15,7 +15,7 @@ FIND_PYTHON = for c in $(PYTHON_CANDIDATES); do \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
 	done; exit 1
 
-.PHONY: help setup run test bench lint format migrate clean install-production static lock
+.PHONY: help setup run test bench lint format migrate clean install-production static lock messages
 
 help:
 	@echo "make run    set up (venv, dependencies, database, demo data) and serve on http://127.0.0.1:8000 with the worker"
@@ -25,6 +25,7 @@ help:
 	@echo "make install-production  a venv ($(VENV)) with the locked production dependencies only (no npm, no test tools)"
 	@echo "make static              collectstatic: hashed, compressed static files for the web process (needs npm once)"
 	@echo "make lock                recompile requirements/production.txt from pyproject.toml (after changing dependencies)"
+	@echo "make messages            extract the customer-facing strings into locale/*/LC_MESSAGES/django.po (then translate)"
 
 NEED_PYTHON = py=$$($(FIND_PYTHON)) || { \
 	  echo "Relance needs Python 3.12 or newer (Django 6.1 requires it), and none was found."; \
@@ -48,7 +49,17 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $(NPM_STAMP)
 
-setup: $(STAMP) $(NPM_STAMP)
+# The translations customers read (their emails and the payment page): each catalog
+# locale/<lang>/LC_MESSAGES/django.po is compiled to its .mo (not committed) with GNU gettext's
+# msgfmt, as Django's compilemessages does.
+PO_FILES := $(wildcard locale/*/LC_MESSAGES/django.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+locale/%/LC_MESSAGES/django.mo: locale/%/LC_MESSAGES/django.po
+	@command -v msgfmt >/dev/null || { echo "Relance needs GNU gettext (msgfmt) to compile the customers' translations: apt-get install gettext (Debian, Ubuntu) or brew install gettext (macOS)."; exit 1; }
+	msgfmt --check-format -o $@ $<
+
+setup: $(STAMP) $(NPM_STAMP) $(MO_FILES)
 
 migrate: setup
 	DEBUG=1 $(PY) manage.py migrate --noinput
@@ -76,12 +87,12 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) node_modules db.sqlite3 db.sqlite3-wal db.sqlite3-shm staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules db.sqlite3 db.sqlite3-wal db.sqlite3-shm staticfiles .pytest_cache .ruff_cache $(MO_FILES)
 
 # Production: only the locked runtime dependencies, each checked against its hash; the project
 # itself without dependencies (it brings none of its own). No npm, no test tools: worker machines
 # need nothing more. VENV=/path/to/venv to install elsewhere.
-install-production:
+install-production: $(MO_FILES)
 	@$(NEED_PYTHON)
 	$(PIP) install --quiet --require-hashes -r requirements/production.txt
 	$(PIP) install --quiet --no-deps .
@@ -94,6 +105,12 @@ static: $(NPM_STAMP)
 	DEBUG=0 SECRET_KEY="$${SECRET_KEY:-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')}" \
 	  PAYMENT_GATEWAY="$${PAYMENT_GATEWAY:-billing.payments.test_gateway.TestGateway}" \
 	  $(PY) manage.py collectstatic --noinput
+
+# Only what customers read is translated: the dashboard and the admin stay in English.
+messages: $(STAMP)
+	DEBUG=1 $(PY) manage.py makemessages --locale fr --no-location --no-obsolete \
+	  --ignore=.venv --ignore=node_modules --ignore=staticfiles --ignore=build --ignore=var --ignore=tests \
+	  --ignore=templates/admin --ignore=billing/admin --ignore=relance.egg-info
 
 # requirements/production.txt: every runtime dependency pinned with its hashes, for any platform.
 lock: $(STAMP)

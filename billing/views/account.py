@@ -43,7 +43,7 @@ def _render(
         "account": account,
         "form": form,
         "account_admin_url": admin_url(request, account),
-        "brand": branding(account),
+        "branding": branding(account),
         "sender": settings.DEFAULT_FROM_EMAIL,
     }
     return render(request, "billing/settings.html", context, status=status)

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.translation import gettext_lazy
 
 from billing import clock
 from billing.models import InvoiceStatus, SubscriptionStatus
@@ -98,12 +99,21 @@ def format_datetime(value) -> str:
     return formats.date_format(timezone.localtime(value), "j M Y, H:i T") if value else ""
 
 
+# A price's interval as a customer reads it (in their language: customer-facing emails render
+# inside translation.override).
+PER_INTERVAL = {"month": gettext_lazy("month"), "year": gettext_lazy("year")}
+
+
+def per_interval(interval: str) -> str:
+    return f" / {PER_INTERVAL.get(interval, interval)}" if interval else ""
+
+
 def subscription_items(subscription) -> list[dict]:
     """Each item as a line a person reads: product, quantity, price per interval."""
     rows = []
     for item in subscription.items.select_related("price__product"):
         price = item.price
-        per = f" / {price.interval}" if price.interval else ""
+        per = per_interval(price.interval)
         rows.append({"product": price.product.name, "quantity": item.quantity, "price": f"{price.unit_amount}{per}"})
     return rows
 
@@ -117,7 +127,7 @@ def subscription_amount(subscription) -> str:
     for item in items[1:]:
         total += item.price.unit_amount * item.quantity
     interval = items[0].price.interval
-    return f"{total} / {interval}" if interval else str(total)
+    return f"{total}{per_interval(interval)}" if interval else str(total)
 
 
 def days_overdue(obj) -> int:

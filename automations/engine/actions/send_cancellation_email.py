@@ -1,8 +1,10 @@
 """Send cancellation confirmation email: to the customer, with the subscription's details, the
-cancellation date and an optional survey link."""
+cancellation date and an optional survey link; signed with the account's branding, in the
+customer's language."""
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
+from django.utils import translation
 
 from automations.engine.actions.base import Action, ActionSkipped, InvalidParams, register, run_object
 from automations.engine.actions.common import (
@@ -12,6 +14,7 @@ from automations.engine.actions.common import (
     subscription_items,
     subscription_of,
 )
+from billing.branding import branding, customer_language
 from billing.models import SubscriptionStatus
 
 MAX_URL = 500
@@ -51,14 +54,19 @@ class SendCancellationEmail(Action):
         customer = subscription.customer
         if not customer.email:
             raise ActionSkipped("the customer has no email address")
-        context = {
-            "customer_name": customer.name,
-            "subscription": subscription.public_id,
-            "items": subscription_items(subscription),
-            "price": subscription_amount(subscription),
-            "canceled_on": format_date(subscription.canceled_at or subscription.ended_at),
-            "started_on": format_date(subscription.created),
-            "survey_url": step.params.get("survey_url") or "",
-        }
-        email = send_step_email(step, to=[customer.email], template="emails/cancellation_confirmation", context=context)
+        # Dates, the interval and the whole message read in the customer's language.
+        with translation.override(customer_language(customer)):
+            context = {
+                "branding": branding(),
+                "customer_name": customer.name,
+                "subscription": subscription.public_id,
+                "items": subscription_items(subscription),
+                "price": subscription_amount(subscription),
+                "canceled_on": format_date(subscription.canceled_at or subscription.ended_at),
+                "started_on": format_date(subscription.created),
+                "survey_url": step.params.get("survey_url") or "",
+            }
+            email = send_step_email(
+                step, to=[customer.email], template="emails/cancellation_confirmation", context=context
+            )
         return {"email": email.public_id, "to": customer.email}
