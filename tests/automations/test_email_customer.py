@@ -124,6 +124,8 @@ def test_the_builder_shows_an_unknown_placeholder_next_to_the_field(editor_clien
     assert response.status_code == 400
     page = response.content.decode()
     assert 'id="step-0-subject-error"' in page and "Unknown placeholder {nope}" in page
+    assert 'placeholder="Your payment for invoice {number} failed"' in page  # the default, shown
+    assert 'formaction="/automations/email-preview/"' in page  # the preview, without JavaScript too
     assert not Automation.objects.exists()
 
 
@@ -255,3 +257,7 @@ def test_it_speaks_french_to_a_customer_who_prefers_it():
         pytest.skip("the French catalog has no translation of the customer emails yet")
     assert "Bonjour" in email.text_body
     assert 'lang="fr"' in email.html_body
+
+
+def test_it_refuses_a_subject_that_is_not_text():
+    assert _errors({"subject": 12})["subject"] == "Write the subject as text."

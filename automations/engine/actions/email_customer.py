@@ -89,7 +89,7 @@ def placeholder_problem(text: str) -> str | None:
     return f"Unknown placeholder {', '.join(dict.fromkeys(unknown))}: use {known}."
 
 
-def placeholder_values(invoice, *, pay_link: str) -> dict:
+def placeholder_values(invoice, *, pay_link: str, business_name: str) -> dict:
     return {
         "customer": invoice.customer.name,
         "number": number_of(invoice),
@@ -97,15 +97,15 @@ def placeholder_values(invoice, *, pay_link: str) -> dict:
         "due_date": format_date(invoice.due_date),
         "days_overdue": days_overdue(invoice),
         "pay_link": pay_link,
-        "business_name": branding().name,
+        "business_name": business_name,
     }
 
 
-def render_message(*, trigger: str, params: dict, invoice, pay_link: str) -> tuple[str, str]:
+def render_message(*, trigger: str, params: dict, invoice, pay_link: str, brand=None) -> tuple[str, str]:
     """The subject and body for `invoice`, in the active language: the step's own texts, or the
     purpose's defaults, with the placeholders filled in."""
     purpose = PURPOSES[trigger]
-    values = placeholder_values(invoice, pay_link=pay_link)
+    values = placeholder_values(invoice, pay_link=pay_link, business_name=(brand or branding()).name)
     subject = params.get("subject") or purpose.default_subject()
     body = params.get("body") or purpose.default_body()
     return " ".join(render_memo(subject, values).split()), render_memo(body, values)
@@ -113,7 +113,7 @@ def render_message(*, trigger: str, params: dict, invoice, pay_link: str) -> tup
 
 def email_context(*, trigger: str, params: dict, invoice, pay_link: str) -> dict:
     brand = branding()
-    subject, body = render_message(trigger=trigger, params=params, invoice=invoice, pay_link=pay_link)
+    subject, body = render_message(trigger=trigger, params=params, invoice=invoice, pay_link=pay_link, brand=brand)
     return {
         "subject": subject,
         "body": body,
@@ -139,8 +139,11 @@ class EmailCustomer(Action):
         errors: dict[str, str] = {}
         cleaned = {}
         for name, limit in (("subject", MAX_SUBJECT), ("body", MAX_BODY)):
-            value = params.get(name)
-            value = value.strip() if isinstance(value, str) else ""
+            value = params.get(name) or ""
+            if not isinstance(value, str):
+                errors[name] = f"Write the {name} as text."
+                continue
+            value = value.strip()
             if len(value) > limit:
                 errors[name] = f"The {name} can be at most {limit} characters (it has {len(value)})."
             elif problem := placeholder_problem(value):
