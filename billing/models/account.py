@@ -1,7 +1,10 @@
 """Account-level settings: one row."""
 
+import re
+
 from django.conf import settings
-from django.core.validators import RegexValidator, URLValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models
 
 from billing.models.retries import RetrySchedule
@@ -13,9 +16,34 @@ def _default_currency() -> str:
 
 DEFAULT_ACCENT_COLOR = "#1f5fbf"  # the dashboard's own accent (static/css/relance.css)
 
-validate_accent_color = RegexValidator(
-    r"^#[0-9a-fA-F]{6}\Z", "Enter the colour as # and six hexadecimal digits, e.g. #1f5fbf.", code="hex_color"
-)
+HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+MIN_CONTRAST = 4.5  # WCAG AA for text: links in the accent colour, white text on its buttons
+
+
+def contrast_with_white(color: str) -> float:
+    """WCAG's contrast ratio between `#rrggbb` and white (1 to 21)."""
+
+    def channel(hex_pair: str) -> float:
+        c = int(hex_pair, 16) / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(color[i : i + 2]) for i in (1, 3, 5))
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return 1.05 / (luminance + 0.05)
+
+
+def validate_accent_color(value: str) -> None:
+    """`#rrggbb`, dark enough for customers to read links in it and white text on it."""
+    if not isinstance(value, str) or not HEX_COLOR.fullmatch(value):
+        raise ValidationError("Enter the colour as # and six hexadecimal digits, e.g. #1f5fbf.", code="hex_color")
+    if (ratio := contrast_with_white(value)) < MIN_CONTRAST:
+        raise ValidationError(
+            f"{value} is too light for customers to read links in it or white text on it (contrast "
+            f"{ratio:.1f}:1 with white, at least {MIN_CONTRAST}:1 needed): choose a darker colour.",
+            code="low_contrast",
+        )
+
+
 # Its own code: a model error coded "invalid" would show the form field's generic message.
 validate_logo_url = URLValidator(
     schemes=["https"], code="https_url",

@@ -3,12 +3,15 @@ by billing.branding for every customer-facing email and the payment page; and th
 customer reads."""
 
 import pytest
+from django.conf import settings
+from django.http import HttpResponse
 from django.test import override_settings
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from billing.branding import Branding, branding, customer_language
+from billing.branding import Branding, allow_logo, branding, customer_language, logo_origin
 from billing.models import AccountSettings
+from billing.models.account import contrast_with_white
 from tests.billing.test_views_settings import VALID
 from tests.factories import make_customer
 
@@ -103,3 +106,34 @@ def test_a_customer_reads_their_preferred_language_or_the_accounts(preferred, la
 @override_settings(LANGUAGE_CODE="fr")
 def test_a_customer_without_a_preference_reads_the_accounts_language():
     assert customer_language(make_customer()) == "fr"
+
+
+@pytest.mark.parametrize(("color", "ratio"), [("#ffffff", 1.0), ("#000000", 21.0), ("#1f5fbf", 6.09)])
+def test_it_measures_a_colours_contrast_with_white_as_wcag_does(color, ratio):
+    assert contrast_with_white(color) == pytest.approx(ratio, abs=0.01)
+
+
+def test_a_colour_too_light_for_white_text_and_links_is_refused(editor_client):
+    response = _post(editor_client, accent_color="#ffdd00")
+    assert response.status_code == 400
+    assert "#ffdd00 is too light for customers to read links in it or white text on it" in response.text
+    assert "at least 4.5:1 needed" in response.text
+
+
+@pytest.mark.parametrize(
+    ("logo_url", "origin"),
+    [
+        ("https://cdn.acme.example/img/logo.png?v=2", "https://cdn.acme.example"),
+        ("https://user:pw@CDN.acme.example:8443/logo.png", "https://cdn.acme.example:8443"),
+        ("", ""),
+    ],
+)
+def test_the_logos_origin_is_what_the_payment_page_lets_its_csp_load(logo_url, origin):
+    brand = Branding(name="Acme", support_email="", logo_url=logo_url, accent_color="#1f5fbf")
+    assert logo_origin(brand) == origin
+    response = allow_logo(HttpResponse(), brand)
+    if origin:
+        assert response._csp_config["img-src"] == [*settings.SECURE_CSP["img-src"], origin]
+        assert response._csp_config["script-src"] == settings.SECURE_CSP["script-src"]
+    else:
+        assert not hasattr(response, "_csp_config")  # the site's policy, unchanged
