@@ -19,7 +19,7 @@ from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from billing import clock, services
-from billing.branding import branding, customer_language
+from billing.branding import allow_logo, branding, customer_language
 from billing.errors import DomainError
 from billing.hosted import PaymentLinkError, invoice_from_token
 from billing.models import Invoice, InvoiceStatus, PaymentAttempt, PaymentOutcome, PaymentPageSubmission
@@ -59,8 +59,9 @@ class CardForm(forms.Form):
 
 def _refused(request, error: PaymentLinkError):
     status = 410 if error.expired else 403
-    context = {"branding": branding(), "link_error": error, "expired": error.expired}
-    return render(request, PAGE, context, status=status)
+    brand = branding()
+    context = {"branding": brand, "link_error": error, "expired": error.expired}
+    return allow_logo(render(request, PAGE, context, status=status), brand)
 
 
 def _latest_failure(invoice: Invoice) -> PaymentAttempt | None:
@@ -72,8 +73,9 @@ def _page(request, invoice: Invoice, *, form=None, result: str = "", status: int
     payable = invoice.status == InvoiceStatus.OPEN
     if payable and form is None:
         form = CardForm(initial={"nonce": secrets.token_urlsafe(24)})
+    brand = branding()
     context = {
-        "branding": branding(),
+        "branding": brand,
         "invoice": invoice,
         "lines": list(invoice.lines.all()),
         "form": form if payable else None,
@@ -81,7 +83,7 @@ def _page(request, invoice: Invoice, *, form=None, result: str = "", status: int
         "result": result,
         "now": clock.now(customer=invoice.customer),
     }
-    return render(request, PAGE, context, status=status)
+    return allow_logo(render(request, PAGE, context, status=status), brand)
 
 
 def _pay(request, invoice: Invoice):
