@@ -78,3 +78,28 @@ def test_a_customer_pays_a_failed_invoice_from_the_email_and_the_recovery_is_cou
     expect(row).to_have_count(1)
     expect(row.locator("td").nth(1)).to_have_text("1")
     assert axe_violations(page) == []
+
+
+def test_an_editor_previews_the_customer_email_on_a_real_invoice_in_the_builder(page, editor):
+    customer = services.customer_create(
+        name="Ada Lovelace", email="ada@example.com", currency="EUR", default_payment_method=DECLINED_CARD
+    )
+    subscription = services.subscription_create(customer=customer, items=[(make_price("49.00"), 1)])
+    invoice = Invoice.objects.get(subscription=subscription)
+    log_in(page, "eddie", "pw-eddie")
+    page.goto("/automations/new/")
+    page.get_by_label("Name", exact=True).fill("Win back")
+    page.get_by_role("radio", name="Subscription payment fails").check()
+    if page.get_by_label("Step 1 action").count() == 0:
+        page.get_by_role("button", name="Add step").click()
+    page.get_by_label("Step 1 action").select_option(label="Email the customer")
+    page.get_by_label("Step 1 email subject").fill("{customer}, invoice {number} needs a new card")
+    page.get_by_label("Step 1 email subject").blur()
+    page.get_by_label("Preview with invoice").fill(invoice.number)
+    page.get_by_role("button", name="Preview").click()
+
+    preview = page.locator("#step-0-preview")
+    expect(preview).to_contain_text(f"Ada Lovelace, invoice {invoice.number} needs a new card")
+    expect(preview).to_contain_text("We could not collect the payment of €49.00")  # the default body
+    assert "/automations/new/" in page.url
+    assert axe_violations(page) == []
