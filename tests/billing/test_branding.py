@@ -137,3 +137,22 @@ def test_the_logos_origin_is_what_the_payment_page_lets_its_csp_load(logo_url, o
         assert response._csp_config["script-src"] == settings.SECURE_CSP["script-src"]
     else:
         assert not hasattr(response, "_csp_config")  # the site's policy, unchanged
+
+
+def test_the_customer_page_shows_the_customers_language(viewer_client):
+    french, default = make_customer(preferred_locale="fr"), make_customer()
+    assert "<dt>Language</dt><dd>Français</dd>" in viewer_client.get(f"/customers/{french.public_id}/").text
+    assert "<dt>Language</dt><dd>Account default</dd>" in viewer_client.get(f"/customers/{default.public_id}/").text
+
+
+def test_an_admin_changes_a_customers_language_through_the_service(admin_client):
+    customer = make_customer()
+    url = reverse("admin:billing_customer_change", args=[customer.pk])
+    form = {"name": customer.name, "email": customer.email, "preferred_locale": "fr", "metadata": "{}"}
+    form["default_payment_method"] = customer.default_payment_method
+    response = admin_client.post(url, form)
+    assert response.status_code == 302, response.text[:2000]
+    customer.refresh_from_db()
+    assert customer.preferred_locale == "fr"
+    entry = AuditEntry.objects.filter(action="customer.updated").latest("pk")
+    assert entry.after == {"preferred_locale": "fr"}
