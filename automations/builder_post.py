@@ -4,7 +4,7 @@ the builder's own actions (add, remove, move, change trigger) applied to the dra
 The POST is flat so that it works without JavaScript too:
 
     name, trigger, previous_trigger, validated, new_filter, builder_action, place_before
-    filter-<i>-type, filter-<i>-key, -value, -min, -max, -interval, -products (repeated)
+    filter-<i>-type, filter-<i>-key, -value, -min, -max, -interval, -decline_type, -code, -products (repeated)
     step-<i>-action, step-<i>-amount, step-<i>-unit, step-<i>-direction,
     step-<i>-policy_mode (existing|new), -policy, -policy_name, -schedule_kind, -max_retries,
     -within_days, -day_offsets, -end_behavior, -recipient, -message, -survey_url, -label, -subject, -body
@@ -32,7 +32,7 @@ MAX_FILTERS = len(FILTERS)  # each condition type at most once
 MAX_INDEX_DIGITS = 4
 MAX_AMOUNT_DIGITS = 12  # longer digit strings are "too large" without building a huge int
 
-FILTER_FIELDS = ("key", "value", "min", "max", "interval")
+FILTER_FIELDS = ("key", "value", "min", "max", "interval", "decline_type", "code")
 STEP_FIELDS = (
     "policy_mode",
     "policy",
@@ -211,6 +211,10 @@ def _filter_params(row: FilterRow) -> dict:
         return {"interval": p.get("interval", "")}
     if row.type == "product":
         return {"products": list(p.get("products") or [])}
+    if row.type == "decline_type":
+        return {"decline_type": p.get("decline_type", "")}
+    if row.type == "failure_code":
+        return {"code": p.get("code", "")}
     return {}
 
 

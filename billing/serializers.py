@@ -6,7 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import Prefetch
 from moneyed import Money
 
-from billing.models import Customer, Invoice, Quote, Subscription
+from billing.models import Customer, Invoice, PaymentOutcome, Quote, Subscription
 
 
 def to_minor_units(money: Money) -> int:
@@ -104,6 +104,22 @@ def _lines(document) -> list:
     return list(document.lines.select_related("product", "price"))
 
 
+def last_payment_error(invoice: Invoice) -> dict | None:
+    """The invoice's latest failed payment attempt (as Stripe's `last_payment_error`, with our
+    decline type), or None when no attempt has failed: what the payment-failed filters read."""
+    if not invoice.attempt_count:
+        return None  # never attempted: no query
+    failed = (
+        invoice.payment_attempts.filter(outcome=PaymentOutcome.FAILED)
+        .order_by("-created", "-id")
+        .values("failure_code", "decline_type", "message")
+        .first()
+    )
+    if failed is None:
+        return None
+    return {"code": failed["failure_code"], "decline_type": failed["decline_type"], "message": failed["message"]}
+
+
 def serialize_invoice(invoice: Invoice) -> dict:
     lines = _lines(invoice)
     return {
@@ -128,6 +144,7 @@ def serialize_invoice(invoice: Invoice) -> dict:
         "attempt_count": invoice.attempt_count,
         "attempted": invoice.attempt_count > 0,
         "next_payment_attempt": _ts(invoice.next_payment_attempt),
+        "last_payment_error": last_payment_error(invoice),
         "retry_policy": invoice.retry_policy.name if invoice.retry_policy_id else None,
         "paid_out_of_band": invoice.paid_out_of_band,
         "period_start": _ts(invoice.period_start),

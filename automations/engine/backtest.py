@@ -111,8 +111,8 @@ def _product(public_id: str | None):
 class Snapshot:
     """A billing object as an event recorded it (Stripe's JSON shape), read by the filters as they
     read a model instance: `_meta.model_name`, `customer.metadata`, `metadata`, `total`,
-    `subscription.interval` / `interval`, and its lines' or items' products (product public ids
-    are in the snapshot itself: nothing to resolve)."""
+    `subscription.interval` / `interval`, an invoice's `last_payment_error`, and its lines' or
+    items' products (product public ids are in the snapshot itself: nothing to resolve)."""
 
     def __init__(self, kind: str, data: dict, *, customer_metadata: dict, interval: str | None = None):
         self._meta = SimpleNamespace(model_name=kind)
@@ -127,6 +127,10 @@ class Snapshot:
             has = kind == "invoice" and data.get("subscription")
             self.subscription = SimpleNamespace(interval=interval) if has else None
         self._prefetched_objects_cache = {"lines": None, "items": None}  # the filters read `lines` / `items`
+        if kind == "invoice":
+            # The failed attempt the event recorded (decline type and failure code filters); an
+            # event recorded before snapshots carried it has none, and those filters do not match.
+            self.last_payment_error = data.get("last_payment_error")
 
     @property
     def total(self) -> Money:

@@ -1,5 +1,6 @@
-"""The 5 filter conditions of SPEC §2. Each checks the run's object and says, when it does not
-match, what it expected and what it found (for the event's matching record)."""
+"""The filter conditions: the 5 of SPEC §2, and the decline type and failure code of a failed
+payment (issue 16). Each checks the run's object and says, when it does not match, what it
+expected and what it found (for the event's matching record)."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -252,6 +253,75 @@ class ProductFilter(Filter):
         return "containing " + " or ".join(sorted(names))
 
 
+def _payment_error(obj) -> dict | None:
+    """The failed attempt the payment-failed filters read, as the invoice snapshot's
+    `last_payment_error`: a backtest's snapshot carries the one recorded with the event that
+    started the run; a live invoice (engine, dry run, backfill) answers its latest failed attempt,
+    the one that started the run when its event is handled."""
+    if hasattr(obj, "last_payment_error"):  # backtest.Snapshot: what the event recorded
+        return obj.last_payment_error or None
+    invoice = _invoice(obj)
+    if invoice is None:
+        return None
+    from billing.serializers import last_payment_error
+
+    return last_payment_error(invoice)
+
+
+class DeclineTypeFilter(Filter):
+    key, label, allowed_triggers = "decline_type", "Decline type", {PAYMENT_FAILED}
+    NAMES = {"hard": "hard declines", "soft": "soft declines"}
+
+    def clean(self, params: dict) -> dict:
+        if params.get("decline_type") not in self.NAMES:
+            raise InvalidParams({"decline_type": "Choose hard declines or soft declines."})
+        return {"decline_type": params["decline_type"]}
+
+    def check(self, obj, params: dict, *, currency: str | None = None) -> Check:
+        error = _payment_error(obj)
+        found = (error or {}).get("decline_type") or ""
+        return Check(
+            found == params["decline_type"], f"a {params['decline_type']} decline",
+            f"a {found} decline" if found else "no declined payment",
+        )  # fmt: skip
+
+    def describe(self, params: dict) -> str:
+        return self.NAMES[params["decline_type"]]
+
+
+class FailureCodeFilter(Filter):
+    key, label, allowed_triggers = "failure_code", "Failure code", {PAYMENT_FAILED}
+
+    def clean(self, params: dict) -> dict:
+        from billing.payments import FAILURE_CODES
+
+        if params.get("code") not in FAILURE_CODES:
+            raise InvalidParams({"code": f"Choose a failure code: {', '.join(FAILURE_CODES)}."})
+        return {"code": params["code"]}
+
+    def check(self, obj, params: dict, *, currency: str | None = None) -> Check:
+        error = _payment_error(obj)
+        found = (error or {}).get("code") or ""
+        return Check(
+            found == params["code"], f"failure code {params['code']}",
+            f"failure code {found}" if found else "no failed payment",
+        )  # fmt: skip
+
+    def describe(self, params: dict) -> str:
+        from billing.payments import FAILURE_CODES
+
+        return f"failure code {params['code']} ({FAILURE_CODES[params['code']].lower()})"
+
+
 FILTERS: dict[str, Filter] = {
-    f.key: f for f in [CustomerMetadata(), InvoiceMetadata(), InvoiceAmount(), SubscriptionInterval(), ProductFilter()]
+    f.key: f
+    for f in [
+        CustomerMetadata(),
+        InvoiceMetadata(),
+        InvoiceAmount(),
+        SubscriptionInterval(),
+        ProductFilter(),
+        DeclineTypeFilter(),
+        FailureCodeFilter(),
+    ]
 }

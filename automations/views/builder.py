@@ -46,6 +46,7 @@ from automations.views.dry_run import in_words, object_url, search_context
 from billing.errors import DomainError
 from billing.models import Product, RetryPolicy
 from billing.models.retries import EndBehavior, ScheduleKind
+from billing.payments import FAILURE_CODES
 from frame.htmx import HtmxHttpRequest, wants_fragment
 from frame.permissions import editor_required
 
@@ -210,6 +211,7 @@ def _context(request, page: Page) -> dict:
         if page.automation
         else reverse("automation_new"),
         "currency": default_currency() if "invoice_amount" in used else "",
+        "failure_codes": list(FAILURE_CODES.items()) if "failure_code" in used else [],
         "placeholders": ["{" + p + "}" for p in PLACEHOLDERS],
         "placement": _placement(draft, page.automation),
     }

@@ -24,6 +24,8 @@ def test_the_filter_matrix_is_the_spec_cell_by_cell():
         "invoice_amount": INVOICE | {PAYMENT_FAILED},
         "subscription_interval": SUBSCRIPTION | {PAYMENT_FAILED},
         "product": ALL,
+        "decline_type": {PAYMENT_FAILED},
+        "failure_code": {PAYMENT_FAILED},
     }
     for key, allowed in expected.items():
         for trigger in ALL:
