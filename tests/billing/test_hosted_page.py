@@ -142,6 +142,7 @@ def test_a_declined_card_says_why_and_offers_the_form_again(client):
     assert response.status_code == 200
     page = response.content.decode()
     assert "The payment was declined." in page and "Your card has expired." in page
+    assert "This card cannot be charged again: enter another card." in page  # a hard decline
     assert "Pay now" in page
     invoice.refresh_from_db()
     assert invoice.status == "open" and invoice.customer.default_payment_method == EXPIRED_CARD
