@@ -11,6 +11,7 @@ migrated; the benchmarks own that database and may empty it.
 import argparse
 import importlib
 import os
+import secrets
 import sys
 import traceback
 
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("REDIS_URL", None)  # a scenario that wants Redis says so itself
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DEBUG", "1")
+    # The workers run with DEBUG off, which refuses the development key: one key of this run for
+    # this process and the workers alike.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     import django
 
     django.setup()
