@@ -1,4 +1,4 @@
-"""The 10 actions of SPEC §2: the triggers each is offered for, their parameters, and their real
+"""The 10 actions of SPEC §2 and issue 16's "Email the customer": the triggers each is offered for, their parameters, and their real
 effect on billing objects, once, however often a step is executed."""
 
 import json
@@ -151,7 +151,7 @@ def _later(moment):
 # --- the registry -------------------------------------------------------------------------------
 
 
-def test_there_are_the_ten_actions_of_the_spec():
+def test_there_are_the_actions_of_the_spec_and_the_customer_email():
     assert list(ACTIONS) == list(MATRIX)
     for key, action in ACTIONS.items():
         assert action.key == key and action.label and action.label[0].isupper()

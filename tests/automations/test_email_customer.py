@@ -253,9 +253,8 @@ def test_it_speaks_french_to_a_customer_who_prefers_it():
     invoice = _failed_invoice(preferred_locale="fr")
     _execute(_step(invoice, PAYMENT_FAILED))
     email = OutboundEmail.objects.get()
-    if email.subject.startswith("Your payment"):
-        pytest.skip("the French catalog has no translation of the customer emails yet")
-    assert "Bonjour" in email.text_body
+    assert email.subject == f"Le paiement de la facture {invoice.number} a échoué"
+    assert "Bonjour Acme Ltd," in email.text_body
     assert 'lang="fr"' in email.html_body
 
 
