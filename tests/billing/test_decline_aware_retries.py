@@ -3,6 +3,7 @@ customer's failed open invoices at once, once each, whatever changed it."""
 
 import threading
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 import time_machine
@@ -10,6 +11,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from api.keys import api_key_create
 from billing import jobs, services
 from billing.errors import BillingError
 from billing.models import EndBehavior, Event, RetryPolicy, ScheduleKind
@@ -192,6 +194,21 @@ def test_the_admin_change_of_a_card_retries_the_failed_invoices(admin_client):
     assert response.status_code == 302, response.content[:2000]
     invoice.refresh_from_db()
     assert invoice.status == "paid"
+
+
+def test_the_api_change_of_a_card_retries_the_failed_invoices(client):
+    secret = api_key_create(name="Tests").secret
+    customer = make_customer(default_payment_method=DECLINED_CARD)
+    [invoice] = _failed_invoices(customer, count=1)
+    response = client.post(
+        f"/v1/customers/{customer.public_id}",
+        urlencode({"invoice_settings[default_payment_method]": "pm_card_visa"}),
+        content_type="application/x-www-form-urlencoded",
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert response.status_code == 200, response.content
+    invoice.refresh_from_db()
+    assert invoice.status == "paid" and invoice.attempt_count == 2
 
 
 @pytest.mark.postgres
