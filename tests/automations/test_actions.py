@@ -1,5 +1,6 @@
-"""The 10 actions of SPEC §2 and issue 16's "Email the customer": the triggers each is offered for, their parameters, and their real
-effect on billing objects, once, however often a step is executed."""
+"""The 10 actions of SPEC §2 and issue 16's "Email the customer": the triggers each is offered
+for, their parameters, and their real effect on billing objects, once, however often a step is
+executed."""
 
 import json
 import re
