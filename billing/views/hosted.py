@@ -81,7 +81,6 @@ def _page(request, invoice: Invoice, *, form=None, result: str = "", status: int
         "form": form if payable else None,
         "failure": _latest_failure(invoice) if payable else None,
         "result": result,
-        "now": clock.now(customer=invoice.customer),
     }
     return allow_logo(render(request, PAGE, context, status=status), brand)
 
