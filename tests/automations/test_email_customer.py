@@ -11,6 +11,7 @@ from moneyed import Money
 from automations.engine.actions import ACTIONS
 from automations.engine.actions.base import ActionSkipped, InvalidParams
 from automations.models import Automation, AutomationVersion, Run, RunStep
+from automations.services.summary import step_parameters
 from billing import services
 from billing.hosted import invoice_from_token
 from billing.models import AccountSettings, Event, Invoice
@@ -260,3 +261,11 @@ def test_it_speaks_french_to_a_customer_who_prefers_it():
 
 def test_it_refuses_a_subject_that_is_not_text():
     assert _errors({"subject": 12})["subject"] == "Write the subject as text."
+
+
+def test_the_automation_page_names_its_subject_and_body_or_the_default():
+    parameters = step_parameters("email_customer", {"subject": "", "body": "Pay {amount}"}, {})
+    assert [(p.name, p.value) for p in parameters] == [
+        ("Subject", "the default (in the customer's language)"),
+        ("Body", "Pay {amount}"),
+    ]
