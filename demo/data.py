@@ -508,6 +508,8 @@ class _DemoBuilder:
         account.max_retries = 4
         account.within_days = 14
         account.end_behavior = EndBehavior.MARK_UNPAID
+        account.business_name = "Relance Demo Co."  # customers' emails sign with it
+        account.support_email = f"support@{TEAM_DOMAIN}"
         account.full_clean()
         account.save()
         self.retry_policy(

@@ -489,6 +489,7 @@ class TestTheDemoDataset:
             assert email.recipients == [subscription.customer.email]
             assert email.created == subscription.canceled_at
             assert "https://relance.example/survey" in email.text_body
+            assert "Thank you for having been a customer of Relance Demo Co." in email.text_body
 
     def test_emails_of_the_history_were_sent_when_their_steps_ran_and_none_is_left_queued(self, demo):
         emails = list(OutboundEmail.objects.all())
