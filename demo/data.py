@@ -833,8 +833,8 @@ class _DemoBuilder:
         self.sign_up(profile, self.ago(days=6))
 
     def story_card_updated(self, profile: _Profile) -> None:
-        """A renewal failed twice on a declined card; the customer put in a new card and the
-        next retry went through, which made the subscription active again."""
+        """A renewal failed twice on a declined card; the customer put in a new card, charged at
+        once, which made the subscription active again."""
         periods = self.sign_up(profile, self.ago(days=self.rng.randint(5, 20), months=3))
         failed = periods[-2]
         self.change_card(profile, self.days_after(failed, -self.rng.randint(2, 10)), DECLINED_CARD)
@@ -847,11 +847,12 @@ class _DemoBuilder:
         self.change_card(profile, self.days_after(periods[-2], -self.rng.randint(3, 10)), DECLINED_CARD)
 
     def story_canceled_payment_failed(self, profile: _Profile) -> None:
-        """The yearly renewal failed on an expired card; the Annual subscriber dunning automation
-        put the invoice on the Annual plans policy, whose last retry canceled the subscription;
-        a week later the automation found it canceled already and wrote the invoice off."""
+        """The yearly renewal was declined; the Annual subscriber dunning automation put the
+        invoice on the Annual plans policy, whose last retry canceled the subscription; a week
+        later the automation found it canceled already and wrote the invoice off. (A declined
+        card, not an expired one: after a hard decline nothing is retried until the card changes.)"""
         periods = self.sign_up(profile, self.ago(days=40, years=1), interval=Interval.YEAR)
-        self.change_card(profile, self.days_after(periods[-1], -self.rng.randint(10, 40)), EXPIRED_CARD)
+        self.change_card(profile, self.days_after(periods[-1], -self.rng.randint(10, 40)), DECLINED_CARD)
 
     def story_yearly_retrying(self, profile: _Profile) -> None:
         """The yearly renewal failed five days ago: the Annual subscriber dunning automation waits
@@ -861,7 +862,7 @@ class _DemoBuilder:
 
     def story_yearly_recovered(self, profile: _Profile) -> None:
         """The yearly renewal failed for lack of funds; the customer put in a new card after the
-        first retry and the second went through, which ended the dunning run."""
+        first retry, charged at once, which ended the dunning run."""
         periods = self.sign_up(profile, self.ago(days=45, years=1), interval=Interval.YEAR)
         renewal = periods[-1]
         self.change_card(profile, self.days_after(renewal, -self.rng.randint(10, 40)), INSUFFICIENT_FUNDS_CARD)
