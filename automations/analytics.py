@@ -10,10 +10,12 @@ not converted.
 """
 
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.db import connection, transaction
 from django.db.models import (
     Case,
     Count,
@@ -285,6 +287,20 @@ def _versions(ids) -> dict[int, AutomationVersion]:
     return {v.pk: v for v in AutomationVersion.objects.filter(pk__in=ids).select_related("automation")}
 
 
+@contextmanager
+def _no_jit():
+    """PostgreSQL compiles a plan whose estimated cost crosses `jit_above_cost` (an aggregate over
+    a year of failures does): measured at 1,000,000 invoices, compiling took 0.4-0.5 s per query,
+    ten times the query. These reads are short: run them without JIT (for this transaction only)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+        yield
+
+
 def recovery_report(period: Period) -> Report:
     """Every figure of the analytics page for a period.
 
@@ -295,6 +311,11 @@ def recovery_report(period: Period) -> Report:
     3. Lost invoices grouped by week and currency.
     4. The median days to recover, from the database's sort.
     """
+    with _no_jit():
+        return _recovery_report(period)
+
+
+def _recovery_report(period: Period) -> Report:
     currency = AccountSettings.load().default_currency
     money = Converter(currency)
     weeks = {monday: Week(monday) for monday in period.weeks()}
@@ -403,6 +424,11 @@ class AutomationRecovery:
 def automation_recovery(automation: Automation, period: Period) -> AutomationRecovery:
     """The automation page's panel: what its runs recovered in the period, by version (the same
     attribution as the analytics page, restricted to this automation's versions)."""
+    with _no_jit():
+        return _automation_recovery(automation, period)
+
+
+def _automation_recovery(automation: Automation, period: Period) -> AutomationRecovery:
     currency = AccountSettings.load().default_currency
     money = Converter(currency)
     versions = {v.pk: v for v in AutomationVersion.objects.filter(automation=automation)}

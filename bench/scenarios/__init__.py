@@ -10,4 +10,5 @@ SCENARIOS = [
     "memory",  # 7
     "backtest",  # 8 (issue 14)
     "api",  # 9 (issue 15)
+    "analytics",  # 10 (issue 16)
 ]
