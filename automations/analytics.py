@@ -239,10 +239,10 @@ def lost_invoices(period: Period) -> QuerySet[Invoice]:
 def recovering_run() -> QuerySet[Run]:
     """For an outer invoice query: the run active on the invoice when it was paid (the latest
     started of them), as a one-row subquery."""
-    on_invoice = Q(object_type="invoice", object_id=OuterRef("public_id"))
-    on_subscription = Q(object_type="subscription", object_id=OuterRef("subscription__public_id"))
+    # Public ids carry their object's prefix (in_…, sub_…): one id list finds the runs of both.
+    objects = [OuterRef("public_id"), OuterRef("subscription__public_id")]
     return (
-        Run.objects.filter(on_invoice | on_subscription, started_at__lte=OuterRef("paid_at"))
+        Run.objects.filter(object_id__in=objects, started_at__lte=OuterRef("paid_at"))
         .filter(Q(finished_at__isnull=True) | Q(finished_at__gte=OuterRef("paid_at")))
         .order_by("-started_at", "-id")
     )
