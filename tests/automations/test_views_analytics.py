@@ -91,6 +91,14 @@ def test_it_refuses_a_period_it_cannot_show(viewer_client, params, message):
     assert message in csv_response.content.decode()
 
 
+@pytest.mark.parametrize("value", ["nul\x00byte", "9" * 40, "2026-13-45", "<script>", "  ", "\u202e"])
+def test_hostile_dates_are_refused_with_a_reason(viewer_client, value):
+    for name in ("analytics", "analytics_csv"):
+        response = viewer_client.get(reverse(name), {"from": value, "to": "2026-03-02", "days": value})
+        assert response.status_code == 400, (name, value)
+        assert "Enter" in response.content.decode()
+
+
 def test_the_csv_has_the_totals_the_weekly_series_and_the_splits(viewer_client, dataset):  # noqa: F811
     response = viewer_client.get(reverse("analytics_csv"), PERIOD)
     assert response.status_code == 200
