@@ -288,16 +288,18 @@ def _versions(ids) -> dict[int, AutomationVersion]:
 
 
 @contextmanager
-def _no_jit():
-    """PostgreSQL compiles a plan whose estimated cost crosses `jit_above_cost` (an aggregate over
-    a year of failures does): measured at 1,000,000 invoices, compiling took 0.4-0.5 s per query,
-    ten times the query. These reads are short: run them without JIT (for this transaction only)."""
+def _planned_for_reports():
+    """Two PostgreSQL settings for this transaction only, measured at 1,000,000 invoices:
+    no JIT (a year's aggregate crosses `jit_above_cost`, and compiling took 0.4-0.5 s per query,
+    ten times the query), and 32 MB of work memory so that grouping tens of thousands of invoices
+    hashes instead of sorting them by text keys (91 → 71 ms for a year's failures)."""
     if connection.vendor != "postgresql":
         yield
         return
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL work_mem = '32MB'")
         yield
 
 
@@ -311,7 +313,7 @@ def recovery_report(period: Period) -> Report:
     3. Lost invoices grouped by week and currency.
     4. The median days to recover, from the database's sort.
     """
-    with _no_jit():
+    with _planned_for_reports():
         return _recovery_report(period)
 
 
@@ -424,7 +426,7 @@ class AutomationRecovery:
 def automation_recovery(automation: Automation, period: Period) -> AutomationRecovery:
     """The automation page's panel: what its runs recovered in the period, by version (the same
     attribution as the analytics page, restricted to this automation's versions)."""
-    with _no_jit():
+    with _planned_for_reports():
         return _automation_recovery(automation, period)
 
 
