@@ -187,12 +187,12 @@ def build(size: Sizes) -> None:
             "customers",
             f"""
             INSERT INTO billing_customer (public_id, name, email, currency, metadata, default_payment_method,
-                                          created, updated)
+                                          preferred_locale, created, updated)
             SELECT {_pid("cus", "g")},
                    f || ' ' || l, lower(f) || '.' || lower(l) || g || '@example.com',
                    (ARRAY['EUR','EUR','EUR','EUR','EUR','EUR','USD','USD','USD','GBP'])[1 + g %% 10],
                    jsonb_build_object('segment', (ARRAY['smb','smb','mid','enterprise'])[1 + g %% 4]),
-                   '4242424242424242', now() - interval '2 years' + g * interval '20 minutes', now()
+                   '4242424242424242', '', now() - interval '2 years' + g * interval '20 minutes', now()
             FROM generate_series(1, %(c)s) g,
                  LATERAL (SELECT ({_array(FIRST)})[1 + g %% {len(FIRST)}] AS f,
                                  ({_array(LAST)})[1 + (g / {len(FIRST)}) %% {len(LAST)}] AS l) names
@@ -202,7 +202,8 @@ def build(size: Sizes) -> None:
         )
         cursor.execute(
             "INSERT INTO billing_customer (public_id, name, email, currency, metadata, default_payment_method, "
-            "created, updated) VALUES (%s, 'Bench marker', 'marker@example.com', 'EUR', '{}', '', now(), now())",
+            "preferred_locale, created, updated) "
+            "VALUES (%s, 'Bench marker', 'marker@example.com', 'EUR', '{}', '', '', now(), now())",
             [MARKER],
         )
         # Invoice g belongs to customer 1 + (g * 7919) % c (ids 1…c after RESTART IDENTITY); its
