@@ -77,6 +77,10 @@ def latest_advance_target(test_clock: TestClock) -> datetime:
     return add_interval(test_clock.frozen_time, longest, INTERVALS_PER_ADVANCE)
 
 
+def _already_advancing(test_clock: TestClock) -> ClockError:
+    return ClockError(f"Test clock “{test_clock.name}” is already advancing; wait until it is ready.")
+
+
 def clock_start_advance(*, test_clock: TestClock, to: datetime, user=None) -> ClockAdvance:
     """Mark the clock `advancing` towards `to` and record the advance; the caller has the
     clockwork walk it. Refused while another advance runs (whoever asked first wins)."""
@@ -86,7 +90,7 @@ def clock_start_advance(*, test_clock: TestClock, to: datetime, user=None) -> Cl
     with transaction.atomic():
         test_clock = TestClock.objects.select_for_update().get(pk=test_clock.pk)
         if test_clock.status == TestClockStatus.ADVANCING:
-            raise ClockError(f"Test clock “{test_clock.name}” is already advancing; wait until it is ready.")
+            raise _already_advancing(test_clock)
         if to <= test_clock.frozen_time:
             raise ClockError(
                 f"Pick a moment after the clock's time ({test_clock.frozen_time:%Y-%m-%d %H:%M} UTC): "
@@ -101,7 +105,7 @@ def clock_start_advance(*, test_clock: TestClock, to: datetime, user=None) -> Cl
         # A conditional update, so that two requests racing past the check above cannot both win.
         claimed = TestClock.objects.filter(pk=test_clock.pk).exclude(status=TestClockStatus.ADVANCING)
         if not claimed.update(status=TestClockStatus.ADVANCING, failure=""):
-            raise ClockError(f"Test clock “{test_clock.name}” is already advancing; wait until it is ready.")
+            raise _already_advancing(test_clock)
         advance = ClockAdvance.objects.create(
             test_clock=test_clock, from_time=test_clock.frozen_time, to_time=to, requested_by=user
         )
