@@ -17,6 +17,10 @@ class Heartbeat(models.Model):
     pid = models.PositiveIntegerField()
     started_at = models.DateTimeField()
     beat_at = models.DateTimeField()
+    # Worker clusters only (ops.heartbeats): tasks waiting in the cluster's own queue at the last
+    # beat, and the last moment one of its workers was seen able to take them (the wedge rule).
+    queued = models.PositiveIntegerField(null=True, blank=True)
+    progress_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["kind", "host", "pid"], name="one_heartbeat_per_process")]

@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from ops.heartbeats import DISPATCHER, FORGET_AFTER, STALE, WORKER
+from ops.heartbeats import DISPATCHER, FORGET_AFTER, STALE, WORKER, is_wedged
 from ops.models import Heartbeat
 
 # A due step is overdue when it waits longer than this (one dispatcher loop plus a task pickup).
@@ -57,7 +57,9 @@ def check_broker() -> Check:
 
 @dataclass
 class Process:
-    """One dispatcher or worker cluster (`pid`: the cluster's main process) and its last beat."""
+    """One dispatcher or worker cluster (`pid`: the cluster's main process, or its supervisor's)
+    and its last beat; for a cluster, the tasks waiting in its queue then and how long none of
+    its workers could take one (`stalled_seconds`), and whether that makes it wedged."""
 
     host: str
     pid: int
@@ -65,12 +67,16 @@ class Process:
     last_beat: str
     age_seconds: float
     ok: bool
+    queued: int | None = None
+    stalled_seconds: float | None = None
+    wedged: bool = False
 
 
 def processes(now: datetime) -> dict[str, list[Process]]:
     """Every process that beat within FORGET_AFTER, by kind, then host and pid; `ok` if not quiet."""
     listed: dict[str, list[Process]] = {DISPATCHER: [], WORKER: []}
     for row in Heartbeat.objects.filter(beat_at__gte=now - FORGET_AFTER).order_by("host", "pid"):
+        stalled = None if row.progress_at is None else round((row.beat_at - row.progress_at).total_seconds(), 1)
         listed.setdefault(row.kind, []).append(
             Process(
                 row.host,
@@ -79,9 +85,20 @@ def processes(now: datetime) -> dict[str, list[Process]]:
                 row.beat_at.isoformat(),
                 round((now - row.beat_at).total_seconds(), 1),
                 row.beat_at >= now - STALE,
+                row.queued,
+                stalled,
+                is_wedged(row, now),
             )  # fmt: skip
         )
     return listed
+
+
+def wedge_message(process: Process) -> str:
+    return (
+        f"worker cluster {process.host}:{process.pid} is wedged: {process.queued} tasks wait in its queue and "
+        f"none of its workers could take one for {process.stalled_seconds:.0f} s (django-q2 #23); "
+        f"its supervisor (manage.py run_worker) restarts it, or restart it yourself"
+    )
 
 
 @dataclass
@@ -96,10 +113,11 @@ class Liveness:
 
 
 def liveness(of_kind: list[Process]) -> Liveness:
+    """A wedged cluster beats but does no work: it does not count as alive."""
     if not of_kind:
         return Liveness(False, 0, None, None)
     freshest = min(of_kind, key=lambda process: process.age_seconds)
-    alive = sum(process.ok for process in of_kind)
+    alive = sum(process.ok and not process.wedged for process in of_kind)
     return Liveness(alive > 0, alive, freshest.last_beat, freshest.age_seconds, freshest.host)
 
 
@@ -128,7 +146,8 @@ def overdue_steps(now: datetime) -> Steps:
 
 def health_report() -> dict:
     """Everything the health endpoint says; `status` is "ok", "degraded" (no dispatcher or no
-    worker cluster alive, one of them quiet, or steps late) or "down" (database, broker)."""
+    worker cluster alive, one of them quiet, a cluster wedged (`wedged`: a line for each), or
+    steps late) or "down" (database, broker)."""
     now = timezone.now()
     database = check_database()
     report: dict = {"database": asdict(database)}
@@ -145,11 +164,12 @@ def health_report() -> dict:
         "dispatchers": [asdict(process) for process in listed[DISPATCHER]],
         "workers": [asdict(process) for process in listed[WORKER]],
         "steps": asdict(steps),
+        "wedged": [wedge_message(process) for process in listed[WORKER] if process.wedged],
     }
     quiet = any(not process.ok for of_kind in listed.values() for process in of_kind)
     if not broker.ok:
         status = "down"
-    elif not (dispatcher.ok and worker.ok) or quiet or steps.overdue:
+    elif not (dispatcher.ok and worker.ok) or quiet or report["wedged"] or steps.overdue:
         status = "degraded"
     else:
         status = "ok"

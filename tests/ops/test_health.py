@@ -189,7 +189,10 @@ def test_it_lists_every_dispatcher_and_cluster_with_its_host_pid_and_last_beat(c
     assert [(p["host"], p["pid"]) for p in body["workers"]] == [("worker-1", 20), ("worker-2", 20)]
     second = body["workers"][1]
     assert second["ok"] is True and 8 <= second["age_seconds"] < 13
-    assert set(second) == {"host", "pid", "started_at", "last_beat", "age_seconds", "ok"}
+    assert set(second) == {
+        "host", "pid", "started_at", "last_beat", "age_seconds", "ok", "queued", "stalled_seconds", "wedged"
+    }  # fmt: skip
+    assert body["wedged"] == []
     assert body["worker"]["alive"] == 2 and body["worker"]["ok"] is True
     assert body["worker"]["host"] == "worker-1"  # the freshest beat
 

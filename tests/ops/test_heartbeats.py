@@ -108,7 +108,7 @@ def test_a_failing_beat_is_logged_once_and_retried_and_never_ends_the_thread(cap
     failing.set()
     attempts = []
 
-    def flaky_write():
+    def flaky_write(queued, progress_at):
         attempts.append(1)
         if failing.is_set():
             from django.db import InterfaceError
