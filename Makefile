@@ -15,12 +15,13 @@ FIND_PYTHON = for c in $(PYTHON_CANDIDATES); do \
 	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
 	done; exit 1
 
-.PHONY: help setup run test bench lint format migrate clean install-production static lock messages
+.PHONY: help setup run test bench soak lint format migrate clean install-production static lock messages
 
 help:
 	@echo "make run    set up (venv, dependencies, database, demo data) and serve on http://127.0.0.1:8000 with the worker"
 	@echo "make test   set up and run the test suite (DATABASE_URL=postgres://… to use PostgreSQL)"
 	@echo "make bench  benchmarks on PostgreSQL (bench/), prints a table and writes bench/results.json"
+	@echo "make soak   30 minutes at 100 events/s through workers and dispatcher: RSS and lateness each minute, then totals (not in CI)"
 	@echo "make lint   ruff, and the import contracts (layers, no cycles: .importlinter)"
 	@echo "make install-production  a venv ($(VENV)) with the locked production dependencies only (no npm, no test tools)"
 	@echo "make static              collectstatic: hashed, compressed static files for the web process (needs npm once)"
@@ -76,6 +77,10 @@ test: setup
 # Benchmarks (bench/): PostgreSQL only; DATABASE_URL defaults to a relance_bench database there.
 bench: setup
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# The soak (bench/soak.py): its own relance_soak database; SOAK_ARGS="--minutes 3" for a short try.
+soak: setup
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
