@@ -2,7 +2,7 @@
 payment (issue 16). Each checks the run's object and says, when it does not match, what it
 expected and what it found (for the event's matching record)."""
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -53,9 +53,21 @@ class Filter:
     key: str
     label: str
     allowed_triggers: set[str]
+    # Whether `check` depends on the object only through `read` (the batch path then checks once
+    # per distinct value read, not once per object).
+    reads_plainly = False
 
     def clean(self, params: dict) -> dict:
         raise NotImplementedError
+
+    def read(self, obj, params: dict) -> Hashable:
+        """What `check` reads of the object (when `reads_plainly`): two objects that read equal
+        values get the same Check for these params (and the same exchange rates and currency)."""
+        raise NotImplementedError
+
+    def read_key(self, params: dict) -> Hashable:
+        """The part of `params` that `read` depends on: filters with equal keys read the same."""
+        return (self.key, repr(sorted(params.items())))
 
     def check(self, obj, params: dict, *, currency: str | None = None) -> Check:
         """`currency`: the account's default currency when the caller has it (amount filters convert to it)."""
@@ -76,8 +88,17 @@ class CustomerMetadata(Filter):
             raise InvalidParams(errors)
         return {"key": key, "value": value}
 
+    reads_plainly = True
+
     def _metadata(self, obj) -> dict:
         return obj.customer.metadata
+
+    def read(self, obj, params: dict) -> Hashable:
+        found = self._metadata(obj).get(params["key"])
+        return type(found), found  # 1 and True are equal keys, but print differently
+
+    def read_key(self, params: dict) -> Hashable:
+        return self.key, params["key"]
 
     def check(self, obj, params: dict, *, currency: str | None = None) -> Check:
         found = self._metadata(obj).get(params["key"])
@@ -155,6 +176,15 @@ class InvoiceAmount(Filter):
             raise InvalidParams(errors)
         return {"min": None if low is None else str(low), "max": None if high is None else str(high)}
 
+    reads_plainly = True
+
+    def read(self, obj, params: dict) -> Hashable:
+        total = obj.total
+        return str(total.amount), str(total.currency)  # 120.0 and 120.00 are equal, but print differently
+
+    def read_key(self, params: dict) -> Hashable:
+        return self.key
+
     def check(self, obj, params: dict, *, currency: str | None = None) -> Check:
         from automations.engine.accounts import default_currency
 
@@ -198,6 +228,15 @@ class SubscriptionInterval(Filter):
         if params.get("interval") not in self.NAMES:
             raise InvalidParams({"interval": "Choose monthly or yearly."})
         return {"interval": params["interval"]}
+
+    reads_plainly = True
+
+    def read(self, obj, params: dict) -> Hashable:
+        subscription = _subscription(obj)
+        return subscription.interval if subscription else None
+
+    def read_key(self, params: dict) -> Hashable:
+        return self.key
 
     def check(self, obj, params: dict, *, currency: str | None = None) -> Check:
         subscription = _subscription(obj)

@@ -25,14 +25,15 @@ from datetime import timedelta
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q
 
-from automations.engine import event_effects
+from automations.engine import batch_writes, event_effects
 from automations.engine.accounts import default_currency
+from automations.engine.batch_writes import NewRecord, NewRun
 from automations.engine.end_conditions import Ending, ending_now
 from automations.engine.filters import rates_memo
-from automations.engine.matching import first_match, in_priority_order
+from automations.engine.matching import Matcher, first_match, in_priority_order
 from automations.engine.objects import OBJECT_MODELS
-from automations.engine.runs import build_run, end_runs, finish_run, move_anchor, start_run
-from automations.models import HandledEvent, MatchingRecord, Run, RunStatus, RunStep
+from automations.engine.runs import end_runs, finish_run, move_anchor, plan_steps, start_run
+from automations.models import HandledEvent, MatchingRecord, Run, RunStatus
 from automations.triggers import PAYMENT_FAILED, TRIGGERS
 from billing import clock
 from billing.models import Event
@@ -180,47 +181,32 @@ def _start_all(events: list[Event]) -> None:
     triggers = sorted({start.trigger for _, starts in planned for start in starts})
     automations = {trigger: in_priority_order(trigger) for trigger in triggers}
     currency = default_currency() if any(automations.values()) else None
+    matchers = {trigger: Matcher(autos, currency=currency) for trigger, autos in automations.items()}
     product_filter = any(
         f["type"] == "product" for autos in automations.values() for a in autos for f in a.current_version.filters
     )
     objects = _load_objects([event for event, starts in planned if starts], prefetch_products=product_filter)
-    runs, steps, handlings = [], [], []
+    runs, records = [], []
     with rates_memo():
         for event, starts in planned:
             obj = objects.get((event.object_type, event.object_id))
             for start in starts:
                 if obj is None:
                     continue
-                automation, checks = first_match(
-                    start.trigger, obj, automations=automations[start.trigger], currency=currency
-                )
+                automation, checks = matchers[start.trigger].match(obj)
                 run = None
                 anchor = anchor_of(obj, start.trigger) or start.anchor
                 stopped = ending_now(start.trigger, obj, at=now, anchor=anchor)
                 if automation is not None and stopped is None:
-                    run, run_steps = build_run(
-                        automation=automation, event=event, trigger=start.trigger, anchor=anchor, now=now
-                    )
-                    runs.append(run)
-                    steps += run_steps
-                handlings.append(
-                    MatchingRecord(
-                        event=event,
-                        trigger=start.trigger,
-                        handled_at=now,
-                        checks=checks,
-                        run=run,
-                        outcome=_outcome(start.trigger, automation, checks, stopped),
+                    steps = plan_steps(
+                        version=automation.current_version, trigger=start.trigger, anchor=anchor,
+                        created=event.created, now=now,
                     )  # fmt: skip
-                )
-    Run.objects.bulk_create(runs)
-    for step in steps:
-        step.run = step.run  # the run's id, now that it has one
-    RunStep.objects.bulk_create(steps)
-    for handling in handlings:
-        handling.run = handling.run
-    MatchingRecord.objects.bulk_create(handlings)
-    HandledEvent.objects.bulk_create([HandledEvent(event=event, handled_at=now) for event in events])
+                    run = NewRun(automation, event, start.trigger, anchor, steps)
+                    runs.append(run)
+                outcome = _outcome(start.trigger, automation, checks, stopped)
+                records.append(NewRecord(event, start.trigger, checks, outcome, run))
+    batch_writes.write(runs, records, events, now=now)
 
 
 BATCHES = {"starts": _start_batch, "ends": _end_batch}

@@ -6,7 +6,7 @@ from datetime import datetime
 from django.db import transaction
 
 from automations.engine.scheduling import anchored_times, relative_times
-from automations.models import Automation, Run, RunStatus, RunStep, StepStatus
+from automations.models import Automation, AutomationVersion, Run, RunStatus, RunStep, StepStatus
 from automations.triggers import TRIGGERS
 from billing import clock
 from billing.models import Event
@@ -38,24 +38,43 @@ def build_run(
         object_id=event.object_id, anchor_at=anchor, status=RunStatus.ACTIVE, started_at=now,
         test_clock_id=event.test_clock_id,
     )  # fmt: skip
-    delays = [step["delay"] for step in version.steps]
-    anchored = TRIGGERS[trigger].is_anchored
-    times = anchored_times(anchor, delays) if anchored else relative_times(event.created, delays)
-    steps = []
-    for position, (definition, moment) in enumerate(zip(version.steps, times, strict=True), start=1):
-        step = RunStep(
-            run=run, position=position, action=definition["action"], params=definition.get("params", {}),
-            delay=definition["delay"], scheduled_at=moment, status=StepStatus.PENDING,
+    planned = plan_steps(version=version, trigger=trigger, anchor=anchor, created=event.created, now=now)
+    steps = [
+        RunStep(
+            run=run,
+            position=position,
+            action=definition["action"],
+            params=definition.get("params", {}),
+            delay=definition["delay"],
+            scheduled_at=moment,
+            status=status,
+            error=error,
         )  # fmt: skip
-        if anchored and moment < now:
-            step.status, step.error = (
-                StepStatus.SKIPPED,
-                f"Its time ({moment:%Y-%m-%d %H:%M}) had passed when the run started.",
-            )
-        steps.append(step)
-    if all(step.status == StepStatus.SKIPPED for step in steps):
+        for position, (definition, (moment, status, error)) in enumerate(zip(version.steps, planned, strict=True), 1)
+    ]
+    if all_skipped(planned):
         run.status, run.reason, run.finished_at = RunStatus.COMPLETED, ALL_SKIPPED, now
     return run, steps
+
+
+def plan_steps(
+    *, version: AutomationVersion, trigger: str, anchor: datetime | None, created: datetime, now: datetime
+) -> list[tuple[datetime, str, str]]:
+    """Each step's (scheduled time, status, error) for a run of `version` starting now: steps of a
+    date-anchored trigger whose time has passed are skipped with the reason."""
+    delays = [step["delay"] for step in version.steps]
+    anchored = TRIGGERS[trigger].is_anchored
+    times = anchored_times(anchor, delays) if anchored else relative_times(created, delays)
+    return [
+        (moment, StepStatus.SKIPPED, f"Its time ({moment:%Y-%m-%d %H:%M}) had passed when the run started.")
+        if anchored and moment < now
+        else (moment, StepStatus.PENDING, "")
+        for moment in times
+    ]
+
+
+def all_skipped(planned: list[tuple[datetime, str, str]]) -> bool:
+    return all(status == StepStatus.SKIPPED for _, status, _ in planned)
 
 
 def finish_run(run: Run, status: str, reason: str = "") -> None:
