@@ -1,9 +1,11 @@
 """`make run`: the web server, the django-q2 cluster and the automation dispatcher side by side;
 Ctrl-C stops them all.
 
-Both run in their own sessions so the terminal's Ctrl-C reaches only this launcher, which
-then stops the web server's process group and the cluster's main process alone (a signal to
-the cluster's whole process group can hang django-q2).
+The cluster runs as in production, under `run_worker` (ops/supervisor.py), which restarts it if
+it wedges (django-q2 #23) and passes a stop on to it. Each child runs in its own session so the
+terminal's Ctrl-C reaches only this launcher, which then stops the web server's process group
+and the worker's and the dispatcher's main processes alone (a signal to the cluster's whole
+process group can hang django-q2).
 
 On Linux each child also asks the kernel for a SIGTERM when the launcher dies, so a launcher
 killed outright (SIGKILL, a closed terminal) does not leave them running: the cluster's main
@@ -11,13 +13,13 @@ process stops its workers, runserver's reloader kills its server, the dispatcher
 round.
 """
 
-import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+
+from ops.processes import die_with_parent
 
 HOST = os.environ.get("RELANCE_HOST", "127.0.0.1:8000")
 
@@ -25,8 +27,8 @@ HOST = os.environ.get("RELANCE_HOST", "127.0.0.1:8000")
 def main() -> int:
     manage = [sys.executable, "manage.py"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    child = {"env": env, "start_new_session": True, "preexec_fn": _die_with_launcher()}
-    cluster = subprocess.Popen([*manage, "qcluster"], **child)
+    child = {"env": env, "start_new_session": True, "preexec_fn": die_with_parent()}
+    cluster = subprocess.Popen([*manage, "run_worker"], **child)
     dispatcher = subprocess.Popen([*manage, "run_dispatcher"], **child)
     web = subprocess.Popen([*manage, "runserver", HOST], **child)
     print(
@@ -65,28 +67,6 @@ def main() -> int:
     if not stopping:
         print("A process stopped on its own; the other one was stopped too.")
     return code
-
-
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def _die_with_launcher() -> Callable[[], None] | None:
-    """A `preexec_fn` that has the kernel send the child SIGTERM when this launcher dies (Linux only).
-
-    The signal goes to the child's main process alone, as the cluster needs. It fires when the
-    thread that started the child ends: this launcher starts them from its only thread.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not in the child
-    launcher = os.getpid()
-
-    def set_parent_death_signal() -> None:
-        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
-        if os.getppid() != launcher:  # the launcher died before the request was made
-            os._exit(1)
-
-    return set_parent_death_signal
 
 
 def _wait_for_group(pgid: int, timeout: float = 10) -> None:

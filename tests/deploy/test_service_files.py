@@ -36,7 +36,7 @@ def test_it_declares_the_web_the_worker_and_the_dispatcher_in_the_procfile():
     commands = procfile_commands()
     assert tuple(commands) == KINDS
     assert commands["web"].startswith("gunicorn config.wsgi ")
-    assert commands["worker"] == "python manage.py qcluster"
+    assert commands["worker"] == "python manage.py run_worker"
     assert commands["dispatcher"] == "python manage.py run_dispatcher"
 
 
@@ -63,6 +63,12 @@ def test_each_unit_signals_only_the_main_process_and_restarts_on_failure(kind):
 def test_the_worker_unit_waits_longer_than_a_task_may_run_before_killing_it():
     task_timeout = settings.Q_CLUSTER["timeout"]
     assert seconds(one(unit("worker"), "Service", "TimeoutStopSec")) >= task_timeout + 15
+
+
+def test_the_worker_unit_gives_run_worker_time_to_stop_its_cluster_before_killing_both():
+    from ops.supervisor import Supervisor
+
+    assert seconds(one(unit("worker"), "Service", "TimeoutStopSec")) > Supervisor().stop_timeout
 
 
 def test_the_web_unit_waits_longer_than_gunicorns_graceful_timeout():
