@@ -1,10 +1,13 @@
 """Recording billing events, and telling subscribers once their transaction has committed."""
 
-from django.db import transaction
+import json
+
+from django.db import connection, transaction
 from django.dispatch import Signal
 
 from billing import clock
 from billing.models import Event
+from billing.models.fields import new_public_id
 from billing.serializers import snapshot
 
 # Other apps (webhooks, the automation engine) subscribe to these; billing knows nothing
@@ -54,11 +57,53 @@ def record_events(items: list[tuple[str, object]]) -> list[Event]:
     inside the transaction (events_recorded), then once more after commit (events_committed).
     """
     _check_atomic()
-    events = Event.objects.bulk_create([_event(type, obj, None) for type, obj in items])
+    events = _insert([_event(type, obj, None) for type, obj in items])
     if events:
         events_recorded.send(sender=Event, events=events)
         transaction.on_commit(lambda: events_committed.send(sender=Event, events=events))
     return events
+
+
+def _insert(events: list[Event]) -> list[Event]:
+    """Insert the events (ids set). On PostgreSQL, one statement with the rows as one JSON
+    document: Django's bulk_create spends more on building and quoting 500 snapshots' parameters
+    than the server spends inserting them (bench: event_to_run's overdue sweep)."""
+    if connection.vendor != "postgresql" or not events:
+        return Event.objects.bulk_create(events)
+    rows = []
+    for event in events:
+        event.public_id = event.public_id or new_public_id("evt")  # as PublicIdField on insert
+        rows.append(
+            [
+                event.public_id,
+                event.type,
+                event.created.isoformat(),
+                event.object_type,
+                event.object_id,
+                event.customer_id,
+                event.test_clock_id,
+                event.data_object,
+                event.previous_attributes,
+            ]  # fmt: skip
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT, [json.dumps(rows)])
+        ids = {public_id: pk for pk, public_id in cursor.fetchall()}
+    for event in events:
+        event.pk = ids[event.public_id]
+        event._state.adding, event._state.db = False, connection.alias
+    return events
+
+
+_INSERT = f"""
+INSERT INTO {Event._meta.db_table} (
+    public_id, type, created, object_type, object_id, customer_id, test_clock_id, data_object, previous_attributes
+)
+SELECT e->>0, e->>1, (e->>2)::timestamptz, e->>3, e->>4, e->>5, e->>6, e->7, NULLIF(e->8, 'null'::jsonb)
+FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS rows(e, position)
+ORDER BY position
+RETURNING id, public_id
+"""  # noqa: S608 (the table name from the model; the values are a parameter)
 
 
 def record_event(*, type: str, obj, before: dict | None = None) -> Event:
