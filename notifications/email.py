@@ -8,13 +8,14 @@ shown as such in the email log.
 import logging
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.db import transaction
 from django.db.models import F, Q
-from django.template.loader import render_to_string
+from django.template.loader import get_template
 
 from billing import clock
 from notifications import queue
@@ -59,31 +60,69 @@ def send_templated_email(
     With an `idempotency_key` already used, the existing message is returned and nothing new
     is sent (an automation step that runs twice sends one email).
     """
-    if not to:
+    message = Message(to, template, context, source, idempotency_key, from_email, test_clock)
+    return send_templated_emails([message])[0]
+
+
+@dataclass
+class Message:
+    """One email to render and record (`send_templated_emails`)."""
+
+    to: list[str]
+    template: str
+    context: dict
+    source: str = ""
+    idempotency_key: str | None = None
+    from_email: str | None = None
+    test_clock: str | None = None
+
+
+def send_templated_emails(messages: list[Message]) -> list[OutboundEmail]:
+    """`send_templated_email` for many messages at once (a batch of automation steps): each
+    template is looked up once and rendered with each message's context, the messages are
+    recorded with one insert, and one query finds those whose `idempotency_key` was used
+    already (their existing message is returned instead). Returns one message per given one."""
+    if any(not message.to for message in messages):
         raise ValueError("An email needs at least one recipient")
-    if idempotency_key and (existing := OutboundEmail.objects.filter(idempotency_key=idempotency_key).first()):
-        return existing
-    subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
-    text = render_to_string(f"{template}.txt", context)
-    html = render_to_string(f"{template}.html", context)
+    keys = [message.idempotency_key for message in messages if message.idempotency_key]
+    existing = {email.idempotency_key: email for email in OutboundEmail.objects.filter(idempotency_key__in=keys)}
+    templates: dict[str, object] = {}
+
+    def render(name: str, context: dict) -> str:
+        if name not in templates:
+            templates[name] = get_template(name)
+        return templates[name].render(context)
+
     now = clock.now()
-    with transaction.atomic(
-        savepoint=False
-    ):  # the caller's transaction if any (a savepoint would be two more statements)
-        email = OutboundEmail.objects.create(
-            idempotency_key=idempotency_key, source=source[:200], template=template,
-            from_email=from_email or settings.DEFAULT_FROM_EMAIL, recipients=list(to), subject=subject[:300],
-            text_body=text, html_body=html, status=EmailStatus.QUEUED, next_attempt_at=now, created=now,
-            test_clock_id=test_clock,
+    emails, new = [], []
+    for message in messages:
+        if message.idempotency_key in existing:
+            emails.append(existing[message.idempotency_key])
+            continue
+        template, context = message.template, message.context
+        subject = " ".join(render(f"{template}_subject.txt", context).split())
+        email = OutboundEmail(
+            idempotency_key=message.idempotency_key, source=message.source[:200], template=template,
+            from_email=message.from_email or settings.DEFAULT_FROM_EMAIL, recipients=list(message.to),
+            subject=subject[:300], text_body=render(f"{template}.txt", context),
+            html_body=render(f"{template}.html", context), status=EmailStatus.QUEUED, next_attempt_at=now,
+            created=now, test_clock_id=message.test_clock,
         )  # fmt: skip
-        if test_clock:
+        if message.test_clock:
             email.status, email.next_attempt_at = EmailStatus.SIMULATED, None
-            email.save(update_fields=["status", "next_attempt_at"])
-        elif (later := _send_later.get()) is not None:
-            transaction.on_commit(lambda: later.append(email.pk))
+        emails.append(email)
+        new.append(email)
+        if message.idempotency_key:
+            existing[message.idempotency_key] = email  # the same key twice in one call: one message
+    with transaction.atomic(savepoint=False):  # the caller's transaction if any
+        OutboundEmail.objects.bulk_create(new)
+        queued = [email.pk for email in new if email.status == EmailStatus.QUEUED]
+        if queued and (later := _send_later.get()) is not None:
+            transaction.on_commit(lambda: later.extend(queued))
         else:
-            queue.enqueue_email(email.pk)
-    return email
+            for email_id in queued:
+                queue.enqueue_email(email_id)
+    return emails
 
 
 def claim(email_id: int, now) -> bool:

@@ -14,6 +14,7 @@ Steps claimed together are executed as a batch: one transaction, a savepoint per
 import json
 import logging
 import math
+from collections import Counter
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -89,12 +90,19 @@ def execute_batch(step_ids: list[int]) -> dict[int, str]:
     """Run claimed steps' actions and record what happened, in one transaction that holds the
     steps' rows: each effect and its record commit together (a worker that dies in between
     leaves neither), and no other worker runs them meanwhile, even once a lease has run out
-    (claims skip locked rows). Each step runs in a savepoint, so one failing unexpectedly undoes
-    its own effect only. Returns the new status of each step run here (absent: not ours to run).
+    (claims skip locked rows). Returns the new status of each step run here (absent: not ours
+    to run).
 
-    The bookkeeping is per batch, not per step: the steps are locked in one query, their objects
-    read in one query per kind, their outcomes written in one, and the runs they complete closed
-    in one (a step's share of a batch of 25 is a fraction of a query; bench/scenarios/due_steps).
+    1. Same-kind steps act as a set (`Action.acts_as_set`: void, mark uncollectible, team
+       email): one read of their objects (locked when the action changes them), the end
+       conditions checked on what it read, then one write per table for the set
+       (`Action.execute_set`), in one savepoint. If the set fails unexpectedly, its savepoint
+       is rolled back and its steps run one by one.
+    2. The other steps (and those of a set whose object another step of the batch also acts
+       on, or is gone) run one by one, in order, each in its own savepoint, so one failing
+       unexpectedly undoes its own effect only.
+    3. The outcomes are written in one update, and the runs the steps complete closed in one
+       (bench/scenarios/due_steps).
     """
     from automations.engine.actions.base import preload_run_objects
 
@@ -108,12 +116,75 @@ def execute_batch(step_ids: list[int]) -> dict[int, str]:
         )
         if not steps:  # done, given back, or being run by other workers right now
             return statuses
-        preload_run_objects([step.run for step in steps])
+        sets, one_by_one = _sets(steps)
         finished: list[tuple[RunStep, str, dict | None, str, datetime]] = []
-        for step in steps:
+        for action_key, group in sets.items():
+            one_by_one += _execute_set(action_key, group, finished, statuses)
+        one_by_one.sort(key=lambda step: step.pk)
+        preload_run_objects([step.run for step in one_by_one])
+        for step in one_by_one:
             statuses[step.pk] = _execute(step, finished)
         _record(finished)
     return statuses
+
+
+def _sets(steps: list[RunStep]) -> tuple[dict[str, list[RunStep]], list[RunStep]]:
+    """The batch's steps that act as sets, by action, and those that run one by one: a step
+    whose object another step of the batch also acts on runs one by one (in order), and so
+    does a set of one."""
+    objects = Counter((step.run.object_type, step.run.object_id) for step in steps)
+    sets: dict[str, list[RunStep]] = {}
+    one_by_one = []
+    for step in steps:
+        if ACTIONS[step.action].acts_as_set and objects[(step.run.object_type, step.run.object_id)] == 1:
+            sets.setdefault(step.action, []).append(step)
+        else:
+            one_by_one.append(step)
+    for action_key in [key for key, group in sets.items() if len(group) == 1]:
+        one_by_one += sets.pop(action_key)
+    return sets, one_by_one
+
+
+def _execute_set(action_key: str, steps: list[RunStep], finished: list, statuses: dict) -> list[RunStep]:
+    """Run same-kind steps as a set (see `execute_batch`); returns the steps left to run one by
+    one (their object is gone, or the set failed as a whole)."""
+    action = ACTIONS[action_key]
+    outcomes: dict[int, dict | Exception | Ending] = {}
+    try:
+        with transaction.atomic():
+            objects = action.read_set(steps)
+            acting = []
+            for step in steps:
+                if step.pk not in objects:
+                    continue  # the action says what it makes of a missing object, one by one
+                if (ended := _ending(step, objects[step.pk])) is not None:
+                    finish_run(step.run, RunStatus.ENDED, ended.reason)
+                    outcomes[step.pk] = ended
+                else:
+                    acting.append(step)
+            outcomes |= action.execute_set(acting, objects) if acting else {}
+    except Exception:
+        logger.exception("set of %s %s steps failed: executing them one by one", len(steps), action_key)
+        return steps
+    now = clock.now()
+    for step in steps:
+        outcome = outcomes.get(step.pk)
+        if outcome is None:
+            continue
+        if isinstance(outcome, Ending):
+            finished.append((step, StepStatus.SKIPPED, None, f"the run's end condition holds: {outcome.already}", now))
+            statuses[step.pk] = StepStatus.SKIPPED
+        elif isinstance(outcome, ActionSkipped):
+            finished.append((step, StepStatus.SKIPPED, None, outcome.reason, now))
+            statuses[step.pk] = StepStatus.SKIPPED
+        elif isinstance(outcome, ActionWait):
+            statuses[step.pk] = _wait(step, outcome)
+        elif isinstance(outcome, ActionError):
+            statuses[step.pk] = _failure(step, outcome.message, permanent=outcome.permanent)
+        else:
+            finished.append((step, StepStatus.SUCCEEDED, outcome or {}, "", now))
+            statuses[step.pk] = StepStatus.SUCCEEDED
+    return [step for step in steps if step.pk not in outcomes]
 
 
 def execute_step(step_id: int) -> str | None:
@@ -151,19 +222,30 @@ def _execute(step: RunStep, finished: list) -> str:
 
 def _run_has_ended(step: RunStep) -> Ending | None:
     """The run's end condition, if it holds for its object now (read once: the action gets the
-    object read here). A retried step of an action whose own effect ends its run is left to the
-    action, which tells its own earlier attempt apart (`Action.can_end_its_run`)."""
+    object read here)."""
     from automations.engine.actions.base import give_back_run_object, run_object
 
-    if step.attempts > 1 and ACTIONS[step.action].can_end_its_run:
+    if _own_effect(step):
         return None
-    run = step.run
     try:
         obj = run_object(step)
     except ObjectDoesNotExist:
         return None  # the action says what it makes of a missing object
     give_back_run_object(step, obj)
-    return ending_now(run.trigger, obj, at=clock.now(), anchor=run.anchor_at)
+    return _ending(step, obj)
+
+
+def _own_effect(step: RunStep) -> bool:
+    """A retried step of an action whose own effect ends its run: the end state may be its
+    earlier attempt's doing, which the action tells apart itself (`Action.can_end_its_run`)."""
+    return step.attempts > 1 and ACTIONS[step.action].can_end_its_run
+
+
+def _ending(step: RunStep, obj) -> Ending | None:
+    """The run's end condition, if it holds for `obj` (its object, just read) now."""
+    if _own_effect(step):
+        return None
+    return ending_now(step.run.trigger, obj, at=clock.now(), anchor=step.run.anchor_at)
 
 
 def _mine(step: RunStep):

@@ -22,6 +22,7 @@ from billing.services.invoices import (
     invoice_mark_uncollectible,
     invoice_recalculate,
     invoice_void,
+    invoices_close,
     invoices_mark_overdue,
 )
 from billing.services.quotes import (
@@ -56,6 +57,7 @@ __all__ = [
     "invoice_finalize",
     "invoice_item_create",
     "invoice_mark_overdue",
+    "invoices_close",
     "invoices_mark_overdue",
     "invoice_mark_paid",
     "invoice_mark_uncollectible",

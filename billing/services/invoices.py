@@ -339,6 +339,50 @@ def invoice_mark_uncollectible(*, invoice: Invoice) -> Invoice:
     )
 
 
+CLOSINGS = {
+    InvoiceStatus.VOID: ("voided_at", EventType.INVOICE_VOIDED),
+    InvoiceStatus.UNCOLLECTIBLE: ("marked_uncollectible_at", EventType.INVOICE_MARKED_UNCOLLECTIBLE),
+}
+
+
+def invoices_close(*, invoices: list[Invoice], target: str) -> tuple[list[Invoice], dict[int, str]]:
+    """Void many invoices, or mark them uncollectible, at once: what `invoice_void` /
+    `invoice_mark_uncollectible` do one by one, as a set (one update, one insert of events).
+
+    For a batch of automation steps: the caller holds the invoices' row locks (read with
+    `select_for_update` in this transaction, with their customer, subscription and
+    `lines_prefetch`, so that the events' snapshots need no query per invoice). Returns the
+    closed invoices, and for each one left out (its status forbids it) why, by invoice pk.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("invoices_close needs the transaction that holds the invoices' locks")
+    stamp, event_type = CLOSINGS[target]
+    closing, refused = [], {}
+    for invoice in invoices:
+        try:
+            check_transition(invoice, target)
+        except InvalidTransition as exc:
+            refused[invoice.pk] = exc.message
+            continue
+        closing.append(invoice)
+    updated, now = timezone.now(), clock.now()
+    at: dict[datetime, list[Invoice]] = {}  # one moment for real time, and one per test clock
+    for invoice in closing:
+        moment = clock.now(customer=invoice.customer) if invoice.customer.test_clock_id else now
+        at.setdefault(moment, []).append(invoice)
+    for moment, group in at.items():
+        Invoice.objects.filter(pk__in=[invoice.pk for invoice in group]).update(
+            **{"status": target, stamp: moment, "next_payment_attempt": None, "updated": updated}
+        )
+        for invoice in group:
+            before = invoice.status
+            invoice.status, invoice.next_payment_attempt, invoice.updated = target, None, updated
+            setattr(invoice, stamp, moment)
+            audit.record(event_type, invoice, before={"status": before}, after={"status": target})
+    record_events([(event_type, invoice) for invoice in closing])
+    return closing, refused
+
+
 def invoice_mark_overdue(*, invoice: Invoice) -> Invoice:
     """Flag an open invoice past its due date (`invoice.overdue`), once per invoice."""
     with transaction.atomic():

@@ -63,6 +63,9 @@ def test_a_step_that_fails_unexpectedly_does_not_hold_up_the_rest_of_its_batch(
     real = ACTIONS["void_invoice"]
 
     class CrashingOnTheSecond:
+        acts_as_set = False  # one by one: each step in its own savepoint
+        can_end_its_run = True
+
         def execute(self, step):
             result = real.execute(step)  # voided, its event recorded …
             if step.pk == steps[1].pk:

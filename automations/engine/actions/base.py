@@ -45,6 +45,9 @@ class Action:
     # When such a step is retried, that state may be its own earlier attempt's doing, which the
     # action tells apart itself (`done_earlier`); the engine's end-condition check leaves it be.
     can_end_its_run: bool = False
+    # Same-kind steps of a batch can act as one set (`read_set` then `execute_set`): one read
+    # of their objects, one write per table, instead of the queries of each step in turn.
+    acts_as_set: bool = False
 
     def clean(self, params: dict) -> dict:
         """Validated parameters (raise InvalidParams with a message per field)."""
@@ -57,6 +60,17 @@ class Action:
         return self.label[0].lower() + self.label[1:]
 
     def execute(self, step) -> dict:
+        raise NotImplementedError
+
+    def read_set(self, steps: list) -> dict[int, object]:
+        """The objects of a set of steps by step pk, in one query (locked when the action
+        changes them); a step whose object is gone is left out (it is then run on its own)."""
+        return read_run_objects(steps)
+
+    def execute_set(self, steps: list, objects: dict[int, object]) -> dict[int, dict | Exception]:
+        """What `execute` does for each step, as a set: by step pk, its result, or the
+        ActionSkipped / ActionError / ActionWait that `execute` would have raised. Anything
+        else raised undoes the whole set, whose steps are then run one by one."""
         raise NotImplementedError
 
 
@@ -96,6 +110,25 @@ def give_back_run_object(step, obj) -> None:
 
     if obj is not None:
         batch_memo(PRELOADED, dict)[(step.run.object_type, step.run.object_id)] = obj
+
+
+def read_run_objects(
+    steps: list, *, lock: bool = False, related: dict | None = None, prefetch: dict | None = None
+) -> dict:
+    """The steps' run objects by step pk, in one query per kind of object (`related` and
+    `prefetch`: per kind, what to read with them; locked with `lock`)."""
+    by_kind: dict[str, set[str]] = {}
+    for step in steps:
+        by_kind.setdefault(step.run.object_type, set()).add(step.run.object_id)
+    found = {}
+    for kind, public_ids in by_kind.items():
+        rows = OBJECT_MODELS[kind].objects.select_related(*(related or {}).get(kind, ("customer",)))
+        rows = rows.prefetch_related(*(prefetch or {}).get(kind, ()))
+        if lock:  # in pk order: the same order in every worker
+            rows = rows.select_for_update(of=("self",)).order_by("pk")
+        found |= {(kind, obj.public_id): obj for obj in rows.filter(public_id__in=public_ids)}
+    keys = {step.pk: (step.run.object_type, step.run.object_id) for step in steps}
+    return {pk: found[key] for pk, key in keys.items() if key in found}
 
 
 def run_object(step):

@@ -216,6 +216,26 @@ def send_step_email(step, *, to: list[str], template: str, context: dict):
         return OutboundEmail.objects.get(idempotency_key=key)
 
 
+def send_step_emails(emails: list[tuple]) -> dict[int, object]:
+    """Send the emails of a set of steps, one `(step, to, template, context)` each, once per
+    step (`send_step_email` for many: rendered and recorded together); by step pk."""
+    from notifications.email import Message, send_templated_emails
+
+    messages = [
+        Message(
+            to=to,
+            template=template,
+            context=context,
+            source=step_source(step),
+            idempotency_key=step.idempotency_key,
+            test_clock=step.run.test_clock_id,
+        )  # fmt: skip
+        for step, to, template, context in emails
+    ]
+    sent = send_templated_emails(messages)
+    return {step.pk: email for (step, *_), email in zip(emails, sent, strict=True)}
+
+
 def webhook_event_id(step) -> str:
     """The same `evt_` id on every execution of one step, so a repeat queues nothing new; shaped
     like every other event id."""

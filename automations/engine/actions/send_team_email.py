@@ -9,8 +9,15 @@ from django.core.validators import validate_email
 from django.db.models import Q
 
 from automations.engine.accounts import team_email_domains
-from automations.engine.actions.base import Action, ActionSkipped, InvalidParams, register, run_object
-from automations.engine.actions.common import batch_memo, object_details, send_step_email
+from automations.engine.actions.base import (
+    Action,
+    ActionSkipped,
+    InvalidParams,
+    read_run_objects,
+    register,
+    run_object,
+)
+from automations.engine.actions.common import batch_memo, object_details, send_step_email, send_step_emails
 from automations.triggers import ALL_TRIGGERS, TRIGGERS
 from frame.permissions import EDITORS, VIEWERS
 
@@ -52,11 +59,15 @@ def render_memo(message: str, values: dict) -> str:
     return _PLACEHOLDER.sub(replace, message)
 
 
+TEMPLATE = "emails/team_memo"
+
+
 @register
 class SendTeamEmail(Action):
     key = "send_team_email"
     label = "Send email to a team member"
     allowed_triggers = set(ALL_TRIGGERS)
+    acts_as_set = True
 
     def clean(self, params: dict) -> dict:
         params = params or {}
@@ -91,7 +102,28 @@ class SendTeamEmail(Action):
         # The team may have changed since the step was saved: never mail someone who left.
         if problem := batch_memo(("recipient", recipient.lower()), lambda: recipient_problem(recipient)):
             raise ActionSkipped(problem)
-        obj = run_object(step)
+        email = send_step_email(step, to=[recipient], template=TEMPLATE, context=self._context(step, run_object(step)))
+        return {"email": email.public_id, "to": recipient}
+
+    def read_set(self, steps: list) -> dict[int, object]:
+        related = {"invoice": ("customer", "subscription")}
+        return read_run_objects(steps, related=related)
+
+    def execute_set(self, steps: list, objects: dict[int, object]) -> dict[int, dict | Exception]:
+        outcomes: dict[int, dict | Exception] = {}
+        emails = []
+        for step in steps:
+            recipient = step.params["recipient"]
+            if problem := batch_memo(("recipient", recipient.lower()), lambda r=recipient: recipient_problem(r)):
+                outcomes[step.pk] = ActionSkipped(problem)
+                continue
+            emails.append((step, [recipient], TEMPLATE, self._context(step, objects[step.pk])))
+        sent = send_step_emails(emails)
+        for step, to, *_ in emails:
+            outcomes[step.pk] = {"email": sent[step.pk].public_id, "to": to[0]}
+        return outcomes
+
+    def _context(self, step, obj) -> dict:
         details = object_details(obj)
         values = {
             "customer": details["customer_name"],
@@ -102,12 +134,10 @@ class SendTeamEmail(Action):
         }
         run = step.run
         trigger = TRIGGERS.get(run.trigger)
-        context = {
+        return {
             **details,
             "memo": render_memo(step.params["message"], values),
             "automation": run.automation.name,
             "trigger_label": trigger.label if trigger else run.trigger,
             "object_label": details["kind"].capitalize(),
         }
-        email = send_step_email(step, to=[recipient], template="emails/team_memo", context=context)
-        return {"email": email.public_id, "to": recipient}
