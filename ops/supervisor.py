@@ -78,6 +78,7 @@ class Supervisor:
                 if row is not None and is_wedged(row):
                     self._heal(row, outage)
             time.sleep(0.1)
+        self._wait_until_running()
         self._stop_child(self.child, grace=self.stop_timeout)
         with contextlib.suppress(Exception):
             stopped(WORKER, host=self.host, pid=self.pid)
@@ -90,6 +91,18 @@ class Supervisor:
             process_group=0,  # its own group: a terminal's Ctrl-C reaches the supervisor alone
             preexec_fn=die_with_parent(),
         )
+
+    def _wait_until_running(self, timeout: float = 30) -> None:
+        """A cluster told to stop while Django still starts in it dies at once, without its clean
+        stop: before passing a stop on, wait (up to `timeout`) until its workers beat."""
+        deadline = time.monotonic() + timeout
+        while self.child.poll() is None and time.monotonic() < deadline:
+            try:
+                if self._row() is not None:
+                    return
+            except Exception:  # the database is out of reach: stop it as it is
+                return
+            time.sleep(0.2)
 
     def _row(self) -> Heartbeat | None:
         return Heartbeat.objects.filter(kind=WORKER, host=self.host, pid=self.pid).first()
