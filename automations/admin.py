@@ -4,7 +4,9 @@ Automations are made and changed through the services (and the dashboard builder
 from django.contrib import admin
 
 from automations.models import Automation, AutomationVersion, MatchingRecord, Run, RunStep
+from automations.triggers import trigger_choices
 from billing.admin.base import ReadOnly
+from billing.admin.scale import LargeTableAdmin, choices_filter
 
 
 class VersionInline(ReadOnly, admin.TabularInline):
@@ -30,12 +32,13 @@ class StepInline(ReadOnly, admin.TabularInline):
 
 
 @admin.register(Run)
-class RunAdmin(ReadOnly, admin.ModelAdmin):
+class RunAdmin(ReadOnly, LargeTableAdmin):
     list_display = ("public_id", "automation", "trigger", "object_id", "status", "reason", "started_at")
-    list_filter = ("status", "trigger")
+    list_filter = ("status", choices_filter("trigger", "trigger", trigger_choices), "started_at")
     list_select_related = ("automation",)
-    search_fields = ("public_id", "object_id", "automation__name")
-    date_hierarchy = "started_at"
+    search_fields = ("public_id__startswith", "object_id__startswith")
+    search_related = {"automation": ("public_id__startswith", "name__icontains")}
+    search_help_text = "Search by the beginning of the run's id or its object's id, or part of its automation's name."
     inlines = [StepInline]
 
 

@@ -3,7 +3,8 @@
     1,000,000 invoices over 50,000 customers (EUR, USD, GBP), of which 10,000 open and just past
     their due date, not yet flagged overdue (`metadata.bench = "sweep"`), for the overdue sweep;
     100,000 runs with 3 steps each on five `invoice.overdue` automations, each run with its
-    `invoice.overdue` event and matching record, and an `invoice.finalized` event before it.
+    `invoice.overdue` event and matching record, and an `invoice.finalized` event before it;
+    one subscription per customer (one item each, none due for renewal), for the admin's list.
 
 `ensure_dataset()` builds it once (about 1–2 minutes on a 2-core machine) and reuses it while the
 marker customer is there and the counts are right; a partial dataset is emptied and rebuilt.
@@ -24,6 +25,7 @@ RUNS = 100_000
 SWEEP = 10_000  # invoices 100, 200, … of the series: open, just past due, not yet flagged
 QUICK = {"invoices": 100_000, "customers": 5_000, "runs": 10_000}
 MARKER = "cus_BenchDataset00000001"  # a customer with this id marks a finished build
+SUBSCRIPTION_MARK = '{"bench": "dataset"}'  # the metadata of the dataset's subscriptions
 AUTOMATIONS = [("Overdue: chase", 60), ("Overdue: enterprise", 20), ("Overdue: EU", 10), ("Big", 6), ("Small", 4)]
 
 FIRST = [
@@ -145,6 +147,15 @@ def ensure_dataset(quick: bool = False) -> Sizes:
     size = sizes(quick)
     if present(size):
         print(f"  dataset present: {size.invoices:,} invoices, {size.runs:,} runs (reused)", flush=True)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM billing_subscription WHERE metadata @> %s LIMIT 1", [SUBSCRIPTION_MARK])
+            missing = cursor.fetchone() is None  # a dataset built before they were part of it
+            if missing:
+                _subscriptions(cursor)
+        if missing:
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE billing_subscription")
+                cursor.execute("VACUUM ANALYZE billing_subscriptionitem")
         return size
     start = time.perf_counter()
     build(size)
@@ -156,6 +167,50 @@ def _step(cursor, label: str, sql: str, params: dict) -> None:
     start = time.perf_counter()
     cursor.execute(sql, params)
     print(f"  {label}: {cursor.rowcount:,} rows in {time.perf_counter() - start:.1f} s", flush=True)
+
+
+def _subscriptions(cursor) -> None:
+    """One subscription per customer (80% active, 8% past due, 2% unpaid, 10% canceled), each with
+    one item of a monthly bench price; every period ends in the future, so no job renews them."""
+    from djmoney.money import Money
+
+    from billing.models import Price, Product
+
+    product, _ = Product.objects.get_or_create(name="Bench plan")
+    price = Price.objects.filter(product=product).first() or Price.objects.create(
+        product=product, unit_amount=Money(30, "EUR"), interval="month"
+    )
+    _step(
+        cursor,
+        "subscriptions",
+        f"""
+        INSERT INTO billing_subscription (public_id, customer_id, status, currency, current_period_start,
+            current_period_end, collection_method, days_until_due, cancel_at_period_end, canceled_at, ended_at,
+            cancellation_reason, pause_behavior, metadata, created, updated)
+        SELECT {_pid("sub", "c.id")}, c.id, st, c.currency, start, start + interval '31 days',
+               'charge_automatically', NULL, false,
+               CASE WHEN st = 'canceled' THEN c.created + interval '90 days' END,
+               CASE WHEN st = 'canceled' THEN c.created + interval '90 days' END,
+               CASE WHEN st = 'canceled' THEN 'cancellation_requested' ELSE '' END,
+               '', '{SUBSCRIPTION_MARK}'::jsonb, c.created, now()
+        FROM billing_customer c,
+             LATERAL (SELECT date_trunc('day', now()) - (c.id %% 30) * interval '1 day' AS start,
+                             CASE WHEN c.id %% 100 < 80 THEN 'active' WHEN c.id %% 100 < 88 THEN 'past_due'
+                                  WHEN c.id %% 100 < 90 THEN 'unpaid' ELSE 'canceled' END AS st) s
+        WHERE c.public_id <> %(marker)s
+        ORDER BY c.id
+        """,
+        {"salt": secrets.token_hex(8), "marker": MARKER},
+    )
+    _step(
+        cursor,
+        "subscription items",
+        f"""
+        INSERT INTO billing_subscriptionitem (public_id, subscription_id, price_id, quantity)
+        SELECT {_pid("si", "id")}, id, %(price)s, 1 + id %% 3 FROM billing_subscription ORDER BY id
+        """,
+        {"salt": secrets.token_hex(8), "price": price.pk},
+    )
 
 
 def build(size: Sizes) -> None:
@@ -206,6 +261,7 @@ def build(size: Sizes) -> None:
             "VALUES (%s, 'Bench marker', 'marker@example.com', 'EUR', '{}', '', '', now(), now())",
             [MARKER],
         )
+        _subscriptions(cursor)
         # Invoice g belongs to customer 1 + (g * 7919) % c (ids 1…c after RESTART IDENTITY); its
         # status comes from g % 100: 0 sweep (open, just past due, not flagged), 1–9 draft,
         # 10–19 open and not yet due, 20–27 open and already flagged overdue, 28–32 void,

@@ -7,6 +7,7 @@ SCENARIOS = [
     "webhook_fanout",  # 4
     "billing_sweep",  # 5
     "pages",  # 6
+    "admin_pages",  # 6b (issue 17: the Django admin at the same scale)
     "memory",  # 7
     "backtest",  # 8 (issue 14)
     "api",  # 9 (issue 15)

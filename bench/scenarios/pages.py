@@ -1,6 +1,6 @@
 """Scenario 6, pages: with 1,000,000 invoices and 100,000 runs, the automations list, an
 automation's runs page, the invoice list (filtered, and searched) and an invoice detail page
-render in p95 ≤ 100 ms.
+render in p95 ≤ 50 ms.
 
 Server time: Django's test client in-process (no network, no browser), logged in as an editor,
 time around `client.get`; a few warm-up requests, then 50 timed requests per page. DEBUG is off
@@ -14,7 +14,7 @@ from django.urls import reverse
 from bench import data
 from bench.harness import Context, Result, percentile, timed
 
-TARGET_MS = 100.0
+TARGET_MS = 50.0
 REQUESTS = 50
 WARMUP = 3
 SEARCH = "hopper"  # a surname: 1 customer in 25 has it, so ~4% of the invoices match
@@ -44,12 +44,11 @@ def _pages() -> dict[str, str]:
     }
 
 
-def run(ctx: Context) -> list[Result]:
-    size = data.ensure_dataset(ctx.quick)
-    client = _editor_client()
+def measure(client: Client, pages: dict[str, str], *, target_ms: float, size: data.Sizes) -> list[Result]:
+    """Warm up, then time REQUESTS requests of each page with DEBUG off; one `pages.<name>` p95 each."""
     results = []
     with override_settings(DEBUG=False):
-        for name, url in _pages().items():
+        for name, url in pages.items():
             for _ in range(WARMUP):
                 response = client.get(url)
                 if response.status_code != 200:
@@ -66,9 +65,14 @@ def run(ctx: Context) -> list[Result]:
                     f"pages.{name}",
                     p95,
                     "ms",
-                    target=TARGET_MS,
+                    target=target_ms,
                     higher_is_better=False,
                     note=f"p50 {p50:.0f} ms; {size.invoices:,} invoices, {size.runs:,} runs",
                 )
             )
     return results
+
+
+def run(ctx: Context) -> list[Result]:
+    size = data.ensure_dataset(ctx.quick)
+    return measure(_editor_client(), _pages(), target_ms=TARGET_MS, size=size)

@@ -7,6 +7,7 @@ from django.contrib import admin
 from billing import services
 from billing.admin.base import ServiceAdmin, adopt, changed
 from billing.admin.forms import currency_choices
+from billing.admin.scale import LargeTableAdmin, choices_filter
 from billing.models import Customer, TestClock
 from billing.payments.test_gateway import TEST_CARDS
 from billing.services.test_clocks import MAX_CUSTOMERS
@@ -52,14 +53,13 @@ FIELDS = ("name", "email", "currency", "preferred_locale", "default_payment_meth
 
 
 @admin.register(Customer)
-class CustomerAdmin(ServiceAdmin):
+class CustomerAdmin(LargeTableAdmin, ServiceAdmin):
     list_display = ("public_id", "name", "email", "currency", "default_payment_method", "test_clock", "created")
     list_display_links = ("public_id", "name")
-    list_filter = ("currency", OnTestClockFilter)
+    list_filter = (choices_filter("currency", "currency", currency_choices), OnTestClockFilter, "created")
     list_select_related = ("test_clock",)
-    search_fields = ("public_id", "name", "email")
-    search_help_text = "Search by id, name or email."
-    date_hierarchy = "created"
+    search_fields = ("public_id__startswith", "name__icontains", "email__icontains")
+    search_help_text = "Search by the beginning of an id, or part of a name or email."
     form = CustomerForm
     add_fieldsets = ((None, {"fields": FIELDS}),)
     fieldsets = (

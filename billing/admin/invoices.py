@@ -17,7 +17,8 @@ from billing.admin.base import (
     transition,
     unsaved_rows,
 )
-from billing.admin.forms import DocumentAddForm
+from billing.admin.forms import DocumentAddForm, currency_choices
+from billing.admin.scale import LargeTableAdmin, choices_filter
 from billing.models import Invoice, InvoiceLine, InvoiceStatus, PaymentAttempt, PaymentOutcome
 
 
@@ -33,7 +34,7 @@ class PaymentAttemptInline(ReadOnly, admin.TabularInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(DraftLinesAdmin, ServiceAdmin):
+class InvoiceAdmin(DraftLinesAdmin, LargeTableAdmin, ServiceAdmin):
     line_model = InvoiceLine
     recalculate = staticmethod(services.invoice_recalculate)
     list_display = (
@@ -48,19 +49,24 @@ class InvoiceAdmin(DraftLinesAdmin, ServiceAdmin):
         "attempt_count",
         "created",
     )
-    list_filter = ("status", "collection_method", "total_currency", "billing_reason", "auto_advance")
-    list_select_related = ("customer",)
-    search_fields = (
-        "public_id",
-        "number",
-        "description",
-        "customer__public_id",
-        "customer__name",
-        "customer__email",
-        "subscription__public_id",
+    list_filter = (
+        "status",
+        "collection_method",
+        choices_filter("total_currency", "currency", currency_choices),
+        "billing_reason",
+        "auto_advance",
+        "created",
     )
-    search_help_text = "Search by id, number, description, subscription id, or the customer's id, name or email."
-    date_hierarchy = "created"
+    list_select_related = ("customer",)
+    search_fields = ("public_id__startswith", "number__icontains")
+    search_related = {
+        "customer": ("public_id__startswith", "name__icontains", "email__icontains"),
+        "subscription": ("public_id__startswith",),
+    }
+    search_help_text = (
+        "Search by the beginning of an id (the invoice's, its subscription's or its customer's), "
+        "or part of the number or of the customer's name or email."
+    )
     autocomplete_fields = ("customer", "retry_policy")
     add_form = DocumentAddForm
     add_fieldsets = (

@@ -13,17 +13,20 @@ from django.utils.http import urlencode
 import audit
 from billing.admin.base import ReadOnly
 from billing.admin.forms import currency_choices
+from billing.admin.scale import LargeTableAdmin, choices_filter
 from billing.models import AccountSettings, Event, RetryPolicy
 from billing.services.account import account_settings_save
 
+# The `object` of the snapshots events carry (billing.events): the objects that have events.
+OBJECT_TYPES = [("customer", "Customer"), ("invoice", "Invoice"), ("quote", "Quote"), ("subscription", "Subscription")]
+
 
 @admin.register(Event)
-class EventAdmin(ReadOnly, admin.ModelAdmin):
+class EventAdmin(ReadOnly, LargeTableAdmin):
     list_display = ("public_id", "type", "object_link", "customer_id", "created")
-    list_filter = ("type", "object_type")
-    search_fields = ("public_id", "object_id", "customer_id", "type")
-    search_help_text = "Search by event id, object id, customer id or type."
-    date_hierarchy = "created"
+    list_filter = ("type", choices_filter("object_type", "object type", lambda: OBJECT_TYPES), "created")
+    search_fields = ("public_id__startswith", "object_id__startswith", "customer_id__startswith", "type__startswith")
+    search_help_text = "Search by the beginning of the event's id, its object's id, its customer's id or its type."
     fields = ("public_id", "type", "created", "object_type", "object_link", "customer_id", "payload")
     readonly_fields = fields
 

@@ -14,7 +14,8 @@ from billing.admin.base import (
     transition,
     unsaved_rows,
 )
-from billing.admin.forms import CancelAtForm, PauseCollectionForm
+from billing.admin.forms import CancelAtForm, PauseCollectionForm, currency_choices
+from billing.admin.scale import LargeTableAdmin, choices_filter
 from billing.models import Interval, Subscription, SubscriptionItem, SubscriptionStatus
 
 
@@ -41,7 +42,7 @@ class IntervalFilter(admin.SimpleListFilter):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(ServiceAdmin):
+class SubscriptionAdmin(LargeTableAdmin, ServiceAdmin):
     list_display = (
         "public_id",
         "customer",
@@ -53,11 +54,18 @@ class SubscriptionAdmin(ServiceAdmin):
         "paused_collection",
         "created",
     )
-    list_filter = ("status", "collection_method", IntervalFilter, "currency", "cancel_at_period_end")
+    list_filter = (
+        "status",
+        "collection_method",
+        IntervalFilter,
+        choices_filter("currency", "currency", currency_choices),
+        "cancel_at_period_end",
+        "created",
+    )
     list_select_related = ("customer",)
-    search_fields = ("public_id", "customer__public_id", "customer__name", "customer__email")
-    search_help_text = "Search by id, or the customer's id, name or email."
-    date_hierarchy = "created"
+    search_fields = ("public_id__startswith",)
+    search_related = {"customer": ("public_id__startswith", "name__icontains", "email__icontains")}
+    search_help_text = "Search by the beginning of an id (the subscription's or its customer's), or part of the customer's name or email."
     autocomplete_fields = ("customer",)
     inlines = [SubscriptionItemInline]
     add_fieldsets = (

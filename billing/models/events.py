@@ -42,6 +42,10 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
+        indexes = [
+            # The admin's list of one type, newest first (migration 0010).
+            models.Index(fields=["type", "-created", "-id"], name="event_type_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.object_id}"
