@@ -71,7 +71,7 @@ class Supervisor:
             if code is not None:
                 logger.error("run_worker: qcluster pid %d exited with code %s; stopping", self.child.pid, code)
                 self._kill_group(self.child)
-                return code or 1
+                return code if code > 0 else 1  # killed by a signal: a failure too
             if time.monotonic() >= next_check:
                 row = outage.run(self._row)
                 next_check = time.monotonic() + (outage.backoff() if outage.ongoing else self.check_every)
