@@ -1,5 +1,7 @@
 """Shared pieces of the fault tests: real worker processes on the test database, a webhook
-receiver that counts event ids, and the data the runs act on.
+receiver that counts event ids, the data the runs act on (a thousand runs made in bulk), a
+watch over the steps while faults go on (late leases, django-q2 wedges), and private PostgreSQL
+and Redis servers that a test may restart (never the machine's shared ones).
 
 The workers are `manage.py qcluster` and `manage.py run_dispatcher` subprocesses reading the
 test database from DATABASE_URL. They are stopped with SIGTERM to their main process only (a
@@ -7,28 +9,39 @@ signal to the whole group can hang django-q2); whatever a killed cluster left be
 cleared by killing its session.
 """
 
+import base64
 import contextlib
 import json
 import os
 import random
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import zlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from glob import glob
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import Min
 from django.utils import timezone
+from djmoney.money import Money
 
 from automations.models import Automation, AutomationVersion
-from billing.models import AccountSettings
+from billing.events import record_events
+from billing.models import AccountSettings, Customer, EventType, Invoice, InvoiceLine, Subscription
 from notifications.models import WebhookEndpoint
 from tests.factories import DECLINED_CARD, make_customer, make_invoice, make_subscription
 
@@ -64,6 +77,7 @@ class Cluster:
     proc: subprocess.Popen
     workers: int
     helpers: set[int] = field(default_factory=set)  # monitor and pusher: never killed
+    env: dict = field(default_factory=dict)  # what it was started with (a restart starts it alike)
 
     def ready(self) -> bool:
         """The sentinel has spawned its workers, then the monitor and the pusher."""
@@ -120,7 +134,7 @@ class Workers:
 
     def start_cluster(self, **env) -> Cluster:
         env = self.env | env
-        cluster = Cluster(self._spawn(["qcluster"], env, "qcluster"), workers=int(env["Q_WORKERS"]))
+        cluster = Cluster(self._spawn(["qcluster"], env, "qcluster"), workers=int(env["Q_WORKERS"]), env=env)
         assert wait_for(cluster.ready, timeout=30), "qcluster did not start: " + self.log_tail()
         self.clusters.append(cluster)
         return cluster
@@ -151,6 +165,15 @@ class Workers:
             self.stop(proc)
         self.dispatchers.clear()
         self.clusters.clear()
+
+    def restart_cluster(self, cluster: Cluster) -> Cluster:
+        """Kill a cluster's whole session (a wedged cluster cannot finish its own stop: its workers
+        never read their stop orders) and start one like it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(cluster.proc.pid, signal.SIGKILL)
+        cluster.proc.wait(timeout=10)
+        self.clusters.remove(cluster)
+        return self.start_cluster(**{k: v for k, v in cluster.env.items() if self.env.get(k) != v})
 
     def log_tail(self, lines: int = 30) -> str:
         text = []
@@ -322,6 +345,69 @@ def failed_subscription_invoices(count: int) -> list:
     return invoices
 
 
+def _bulk_invoices(count: int, label: str, *, subscriptions: bool, **fields) -> list[Invoice]:
+    """`count` open invoices of 100 EUR, each of its own customer (and subscription), made with
+    one insert per table: a thousand cost a second, where the factories cost a minute."""
+    now, eur = timezone.now(), "EUR"
+    customers = Customer.objects.bulk_create(
+        Customer(
+            name=f"{label} {n}",
+            email=f"{label.lower()}{n}@example.com",
+            currency=eur,
+            created=now,
+            default_payment_method=DECLINED_CARD,
+        )  # fmt: skip
+        for n in range(count)
+    )
+    subs = [None] * count
+    if subscriptions:
+        subs = Subscription.objects.bulk_create(
+            Subscription(customer=customer, currency=eur, created=now - timedelta(days=10),
+                         current_period_start=now - timedelta(days=10), current_period_end=now + timedelta(days=20))
+            for customer in customers
+        )  # fmt: skip
+    invoices = Invoice.objects.bulk_create(
+        Invoice(
+            customer=customer,
+            subscription=sub,
+            number=f"RL-{label[:4].upper()}-{n:05d}",
+            status="open",
+            total=Money("100.00", eur),
+            amount_paid=Money(0, eur),
+            created=now - timedelta(days=31),
+            finalized_at=now - timedelta(days=31),
+            **fields,
+        )  # fmt: skip
+        for n, (customer, sub) in enumerate(zip(customers, subs, strict=True))
+    )
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice, description="Consulting", unit_amount=Money("100.00", eur), amount=Money("100.00", eur)
+        )  # fmt: skip
+        for invoice in invoices
+    )
+    return invoices
+
+
+def failed_payment_runs(count: int) -> list[Invoice]:
+    """`count` subscription invoices whose first payment just failed, and the runs it starts:
+    billing's `invoice.payment_failed` for each, recorded in one batch as `record_events` records
+    a job's events, handled here (sync mode) through the engine's batch path. Returns the invoices."""
+    now = timezone.now()
+    invoices = _bulk_invoices(
+        count, "Failed", subscriptions=True, due_date=now + timedelta(days=30), attempt_count=1,
+        first_failed_at=now, next_payment_attempt=now + timedelta(days=3),
+    )  # fmt: skip
+    with transaction.atomic():
+        record_events([(EventType.INVOICE_PAYMENT_FAILED, invoice) for invoice in invoices])
+    return invoices
+
+
+def overdue_invoices(count: int) -> list[Invoice]:
+    """Open invoices a day past their due date, not flagged yet: the overdue sweep's work."""
+    return _bulk_invoices(count, "Late", subscriptions=False, due_date=timezone.now() - timedelta(days=1))
+
+
 def seeded_random(request) -> random.Random:
     """A random source whose seed is printed (and can be fixed with FAULT_SEED) to replay a run."""
     seed = int(os.environ.get("FAULT_SEED") or random.SystemRandom().randrange(1 << 30))
@@ -341,6 +427,22 @@ def all_sent() -> bool:
     )
 
 
+def unsent() -> str:
+    """The emails and deliveries not sent yet, and their attempts (for a failure's message)."""
+    from notifications.models import DeliveryAttempt, OutboundEmail, WebhookDelivery
+
+    fields = ["pk", "status", "attempt_count", "claimed_until", "next_attempt_at", "last_error"]
+    deliveries = WebhookDelivery.objects.exclude(status="succeeded")
+    rows = [
+        *OutboundEmail.objects.exclude(status="sent").values(*fields),
+        *deliveries.values(*fields, "last_status_code"),
+        *DeliveryAttempt.objects.filter(delivery__in=deliveries).values(
+            "delivery_id", "number", "started_at", "duration_ms", "status_code", "error"
+        ),
+    ]
+    return "\n".join(map(str, rows))
+
+
 def finish_sending() -> int:
     """Stop waiting for emails and deliveries a kill interrupted: their claims (90 s / 60 s) hold
     them until the sweep; run the sweep here, at a moment after those claims have run out."""
@@ -352,9 +454,10 @@ def finish_sending() -> int:
         return run_sweep()
 
 
-def check_chase_runs(invoices: list, receiver: Receiver, mail_dir: Path) -> dict:
-    """Every chase run completed; each billing effect, email and webhook happened once, and a
-    repeat only where an attempt was interrupted. Returns the counts of repeats."""
+def check_chase_runs(invoices: list, receiver: Receiver, mail_dir: Path, automation: Automation | None = None) -> dict:
+    """Every chase run (of `automation`, if the test has others) completed; each billing effect,
+    email and webhook happened once, and a repeat only where an attempt was interrupted. Returns
+    the counts of repeats."""
     from django.core import mail
 
     from automations.engine.actions.common import webhook_event_id
@@ -363,10 +466,11 @@ def check_chase_runs(invoices: list, receiver: Receiver, mail_dir: Path) -> dict
     from notifications.models import DeliveryAttempt, OutboundEmail, WebhookDelivery
 
     runs = len(invoices)
-    assert all_sent()
+    assert all_sent(), unsent()
     # No step lost or left running; each run completed.
-    assert Counter(Run.objects.values_list("status", flat=True)) == {"completed": runs}
-    steps = list(RunStep.objects.select_related("run"))
+    theirs = {} if automation is None else {"automation": automation}
+    assert Counter(Run.objects.filter(**theirs).values_list("status", flat=True)) == {"completed": runs}
+    steps = list(RunStep.objects.filter(**{f"run__{k}": v for k, v in theirs.items()}).select_related("run"))
     assert len(steps) == 3 * runs
     statuses = Counter((s.position, s.status) for s in steps)
     assert statuses[(2, "succeeded")] == statuses[(3, "succeeded")] == runs, statuses
@@ -413,3 +517,278 @@ def check_chase_runs(invoices: list, receiver: Receiver, mail_dir: Path) -> dict
         "webhook": webhook_repeats,
         "steps_taken_over": sum(1 for s in steps if s.attempts > 1),
     }
+
+
+# --- Waiting for the steps, and what was seen meanwhile ----------------------------------------
+
+
+def late_lease_seconds() -> float:
+    """How long ago the most overdue lease of a step still `running` ran out (0: none has)."""
+    from automations.models import RunStep
+
+    now = timezone.now()
+    oldest = RunStep.objects.filter(status="running", claimed_until__lt=now).aggregate(oldest=Min("claimed_until"))
+    return (now - oldest["oldest"]).total_seconds() if oldest["oldest"] else 0.0
+
+
+class Watch:
+    """Looks at the steps while a test's faults go on, every `look()`: how late the most overdue
+    lease is (while `reachable()`: the database is up), and whether any step still finishes.
+
+    If none finishes for `stall` seconds (longer than the tests' leases) while some are
+    unfinished, a cluster is wedged: a worker killed while holding its task queue's lock despite
+    the steering in `kill_a_worker` (django-q2 issue #23, README "A known django-q2 stall"). The
+    clusters are then restarted, as `run_worker` does in production; what they held must still be
+    neither lost nor doubled, and a lease overrun during a wedge is counted apart."""
+
+    def __init__(self, workers: Workers, *, stall: float, reachable=lambda: True):
+        from automations.models import RunStep
+
+        self.workers, self.stall, self.reachable = workers, stall, reachable
+        self.unfinished = RunStep.objects.filter(status__in=["pending", "running"])
+        self.ended = RunStep.objects.exclude(status__in=["pending", "running"])
+        self.started = time.monotonic()
+        self.last_ended, self.last_change = -1, self.started
+        self.restarts = 0  # clusters restarted after a django-q2 wedge
+        self.late_lease = 0.0  # the longest a step was seen `running` past its lease's end (s)
+        self.late_lease_in_wedge = 0.0  # the same while a wedge held every step
+        self.done = False
+        self.seconds = 0.0
+
+    def look(self) -> int | None:
+        """Steps left unfinished (None: the database is out of reach, nothing looked at)."""
+        if not self.reachable():
+            return None
+        now = time.monotonic()
+        late = late_lease_seconds()
+        left = self.unfinished.count()
+        if (count := self.ended.count()) != self.last_ended:
+            self.last_ended, self.last_change = count, now
+        stalled = left and now - self.last_change > self.stall
+        if stalled:
+            self.late_lease_in_wedge = max(self.late_lease_in_wedge, late)
+            for cluster in list(self.workers.clusters):
+                self.workers.restart_cluster(cluster)
+            self.restarts += 1
+            self.last_change = time.monotonic()
+        elif self.restarts and now - self.last_change < self.stall:
+            # Soon after a restart, leases the wedge let run out are still being taken over.
+            self.late_lease_in_wedge = max(self.late_lease_in_wedge, late)
+        else:
+            self.late_lease = max(self.late_lease, late)
+        return left
+
+    def wait(self, *, finished=lambda: True, timeout: float = 150) -> "Watch":
+        """Look every half second until no step is pending or running and `finished()` holds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            left = self.look()
+            if left == 0 and finished():
+                self.done = True
+                break
+            time.sleep(0.5)
+        self.seconds = time.monotonic() - self.started
+        return self
+
+    def check_no_lease_overrun(self, lease: float, slack: float) -> None:
+        """Nothing was left `running` past its lease: a step whose worker died (or lost the
+        database, or whose task the broker lost) was taken over within `slack` seconds of its
+        lease's end (a wedge aside: until its cluster's restart), and none is running now."""
+        from automations.models import RunStep
+
+        assert not RunStep.objects.filter(status="running").exists()
+        assert self.late_lease <= slack, f"a step stayed running {self.late_lease:.1f} s past its {lease} s lease"
+        wedge_slack = self.stall + lease + slack
+        assert self.late_lease_in_wedge <= wedge_slack, f"{self.late_lease_in_wedge:.1f} s past its lease in a wedge"
+
+    def summary(self) -> str:
+        return (
+            f"longest a step stayed running past its lease: {self.late_lease:.1f} s (in a django-q2 wedge: "
+            f"{self.late_lease_in_wedge:.1f} s); cluster restarts after a wedge: {self.restarts}"
+        )
+
+
+# --- Private servers the tests may restart ------------------------------------------------------
+# Never the machine's shared PostgreSQL (5432) or Redis (6379): other test runs live there.
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _bindir() -> Path:
+    """PostgreSQL's programs: `pg_config --bindir`, else Debian's /usr/lib/postgresql/<version>/bin."""
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        found = Path(
+            subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
+        )
+        if (found / "initdb").exists():
+            return found
+    candidates = sorted(glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    if not candidates:
+        pytest.fail("This test needs PostgreSQL's server programs (initdb, pg_ctl): apt-get install postgresql")
+    return Path(candidates[-1]).parent
+
+
+PRIVATE_DATABASE = "relance_restart"
+
+
+@dataclass
+class PrivatePostgres:
+    """A throwaway PostgreSQL: its data directory in a short temp path, TCP on 127.0.0.1 only."""
+
+    bindir: Path
+    home: Path
+    port: int
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def url(self) -> str:
+        return f"postgres://relance@127.0.0.1:{self.port}/{PRIVATE_DATABASE}"
+
+    def _run(self, *command: str, timeout: float = 60) -> None:
+        # initdb refuses to run as root: the server's programs run as `postgres` then.
+        as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*as_user, *command], check=True, capture_output=True, timeout=timeout, cwd=self.home)
+
+    def init(self) -> None:
+        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "relance", "--auth=trust", "-E", "UTF8")
+
+    def start(self) -> None:
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories='' "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"  # throwaway data
+        )
+        log = str(self.home / "server.log")
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", log, "-o", options, "-w", "start")
+
+    def stop(self) -> None:
+        """Fast shutdown: every session is terminated ("terminating connection due to administrator command")."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def create_database(self) -> None:
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="relance", dbname="postgres", autocommit=True
+        ) as db:
+            db.execute(f"CREATE DATABASE {PRIVATE_DATABASE}")
+
+    def migrate(self) -> None:
+        env = os.environ | {"DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": self.url, "DEBUG": "1"}
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True,
+            capture_output=True, timeout=180,
+        )  # fmt: skip
+
+    @contextlib.contextmanager
+    def as_default_database(self) -> Iterator[None]:
+        """Point this process's default connection at this server for the block."""
+        saved = dict(connection.settings_dict)
+        connection.close()
+        connection.settings_dict.update(
+            HOST="127.0.0.1", PORT=self.port, NAME=PRIVATE_DATABASE, USER="relance", PASSWORD=""
+        )
+        try:
+            yield
+        finally:
+            connection.close()
+            connection.settings_dict.clear()
+            connection.settings_dict.update(saved)
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of this test's own, with an empty database; stopped and removed
+    afterwards, also on failure."""
+    as_root = os.geteuid() == 0
+    # As root the server runs as `postgres`, who must reach its directory: /tmp, not root's TMPDIR.
+    home = Path(tempfile.mkdtemp(prefix="relance-pg-", dir="/tmp" if as_root else None))
+    if as_root:
+        shutil.chown(home, "postgres", "postgres")
+    server = PrivatePostgres(_bindir(), home, free_port())
+    try:
+        server.init()
+        server.start()
+        server.create_database()
+        yield server
+    finally:
+        with contextlib.suppress(Exception):
+            if server.running():
+                server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@dataclass
+class PrivateRedis:
+    """A throwaway redis-server on a free port, nothing saved: a restart loses everything in it."""
+
+    home: Path
+    port: int
+    proc: subprocess.Popen | None = None
+    starts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.starts += 1
+        log = open(self.home / f"redis-{self.starts}.log", "w")  # noqa: SIM115 (the child has its copy)
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--daemonize", "no", "--dir", str(self.home)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        assert wait_for(self.answers, timeout=10, interval=0.05), (self.home / f"redis-{self.starts}.log").read_text()
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: the server is gone with every task it held, as in a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc:
+            self.proc.wait(timeout=10)
+
+    def tasks(self) -> Counter:
+        """The tasks waiting in django-q2's queues (lists `django_q:<cluster name>:q`), by function.
+        A task is a signed pickle (`base64(pickle):time:signature`), read here without the key."""
+        import redis
+
+        found: Counter = Counter()
+        with redis.Redis(port=self.port) as client:
+            for key in client.scan_iter("django_q:*:q"):
+                for package in client.lrange(key, 0, -1):
+                    data = package.split(b":")[0]
+                    compressed = data.startswith(b".")
+                    data = base64.urlsafe_b64decode(data.lstrip(b".") + b"=" * (-len(data.lstrip(b".")) % 4))
+                    data = zlib.decompress(data) if compressed else data
+                    found[next((f for f in re.findall(rb"[a-z_]+\.tasks\.[a-z_]+", data)), b"?").decode()] += 1
+        return found
+
+
+@pytest.fixture
+def private_redis(tmp_path) -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own; killed afterwards, also on failure."""
+    home = tmp_path / "redis"
+    home.mkdir()
+    server = PrivateRedis(home, free_port())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.kill()
