@@ -150,8 +150,10 @@ def step_actions(n: int) -> list[str]:
 
 
 def make_due_steps(invoices: list, scheduled, automation, batch: int = 5000) -> int:
-    """One run with one step per invoice; `scheduled(i)` is step i's time. Committed at once."""
-    from automations.models import Run, RunStep
+    """One run with one step per invoice; `scheduled(i)` is step i's time. Committed at once.
+    Each run's event is marked handled (it started the run), or the engine's sweep would
+    handle it once it is a minute old, and start a second run."""
+    from automations.models import HandledEvent, Run, RunStep
     from billing.models import Event
 
     now = timezone.now()
@@ -170,6 +172,7 @@ def make_due_steps(invoices: list, scheduled, automation, batch: int = 5000) -> 
                 )  # fmt: skip
                 for inv in chunk
             )
+            HandledEvent.objects.bulk_create(HandledEvent(event=event, handled_at=now) for event in events)
             runs = Run.objects.bulk_create(
                 Run(
                     automation=automation,

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.template.loader import get_template
 
@@ -125,6 +125,20 @@ def send_templated_emails(messages: list[Message]) -> list[OutboundEmail]:
     return emails
 
 
+@contextmanager
+def _bookkeeping():
+    """A transaction for the sender's own records (claims, "sent" marks), committed without
+    waiting for the disk (PostgreSQL's `synchronous_commit` off for it alone): a flush costs
+    milliseconds, more than the statement, once per message. What a database crash may forget
+    is the last of these marks: a message is then sent once more, as when a worker dies between
+    sending a message and recording it."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield
+
+
 def claim(email_id: int, now) -> bool:
     claimable = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     taken = (
@@ -146,9 +160,10 @@ def _message(email: OutboundEmail, connection=None) -> EmailMultiAlternatives:
 
 
 def _sent(email: OutboundEmail) -> None:
-    OutboundEmail.objects.filter(pk=email.pk).update(
-        status=EmailStatus.SENT, sent_at=clock.now(), claimed_until=None, next_attempt_at=None, last_error=""
-    )
+    with _bookkeeping():
+        OutboundEmail.objects.filter(pk=email.pk).update(
+            status=EmailStatus.SENT, sent_at=clock.now(), claimed_until=None, next_attempt_at=None, last_error=""
+        )
 
 
 def send(email_id: int) -> bool | None:
@@ -171,7 +186,9 @@ def send_many(email_ids: list[int]) -> int:
     one connection to the mail server, each recorded as sent right after it went out (so a worker
     that dies repeats at most the one message it was sending). Returns how many were sent."""
     now = clock.now()
-    with transaction.atomic():
+    if not email_ids:
+        return 0
+    with _bookkeeping():
         emails = list(
             OutboundEmail.objects.filter(pk__in=email_ids, status=EmailStatus.QUEUED, next_attempt_at__lte=now)
             .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
@@ -220,7 +237,8 @@ def _failed(email: OutboundEmail, error: str) -> None:
         fields |= {"status": EmailStatus.FAILED, "failed_at": now, "next_attempt_at": None}
     else:
         fields["next_attempt_at"] = now + RETRY_DELAYS[email.attempt_count - 1]
-    OutboundEmail.objects.filter(pk=email.pk).update(**fields)
+    with _bookkeeping():
+        OutboundEmail.objects.filter(pk=email.pk).update(**fields)
 
 
 def send_due(limit: int = 500) -> int:
