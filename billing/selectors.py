@@ -109,8 +109,14 @@ def _listed(model, field, ids: list) -> Q:
     Django prepare each id and psycopg quote each one, twice a page (list and count): 40 ms for a
     search matching 2,000 customers (bench: pages)."""
     qn = connection.ops.quote_name
-    sql = f"{qn(model._meta.db_table)}.{qn(field.column)} = ANY(%s)"
-    return Q(RawSQL(sql, (ids,), output_field=BooleanField()))
+    # Typed as the column: psycopg sends small ids as integer[], and `bigint = ANY(integer[])` is
+    # checked element by element for every row read (10 ms a page of invoices for 2,000
+    # customers, EXPLAIN ANALYZE) where the same-type array is hashed once (0.3 ms).
+    sql = f"{qn(model._meta.db_table)}.{qn(field.column)} = ANY(%s::{field.cast_db_type(connection)}[])"
+    # Integer ids as one array literal: psycopg's list dumper checks each element on its own
+    # (cProfile: 8 ms a query for 2,000 ids, twice a page).
+    literal = "{" + ",".join(map(str, ids)) + "}" if all(type(i) is int for i in ids) else ids
+    return Q(RawSQL(sql, (literal,), output_field=BooleanField()))
 
 
 def _key_column(field) -> str:

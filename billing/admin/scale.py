@@ -23,7 +23,8 @@ from django.utils.text import smart_split, unescape_string_literal
 from django.utils.translation import gettext as _
 
 from billing.selectors import any_match
-from frame.lists import COUNT_CAP, PAGE_SIZE, CappedPaginator
+from frame import lists
+from frame.lists import PAGE_SIZE, CappedPaginator
 
 
 def search_terms(search_term: str) -> list[str]:
@@ -40,7 +41,9 @@ def search_terms(search_term: str) -> list[str]:
 class AdminPaginator(CappedPaginator):
     """The dashboard's capped paginator, with the cap as the admin's templates show it."""
 
-    cap_shown = f"{COUNT_CAP:,}"
+    @property
+    def cap_shown(self) -> str:
+        return f"{lists.COUNT_CAP:,}"
 
 
 def any_of(lookups: tuple[str, ...], term: str) -> Q:
@@ -88,7 +91,7 @@ class LargeTableAdmin(admin.ModelAdmin):
         response = super().changelist_view(request, extra_context)
         cl = getattr(response, "context_data", {}).get("cl")
         if cl is not None and getattr(cl.paginator, "capped", False):
-            response.context_data["selection_note_all"] = f"All selected (more than {AdminPaginator.cap_shown})"
+            response.context_data["selection_note_all"] = f"All selected (more than {cl.paginator.cap_shown})"
         return response
 
 
