@@ -13,8 +13,9 @@ happened, move pending steps whose anchor date moved; keep the matching record.
 
 `handle_batch` does the same for many events at once (the overdue sweep's batches, the events a
 batch of steps causes): events that only start runs are matched in Python against the
-automations, objects and currency read once, and written with one insert per table in one
-transaction; events that only end runs end them with one read; events that move anchors (or do
+automations, objects and currency read once (objects whose filters read the same values share
+one record of the checks, `matching.Matcher`), and written in one transaction with one
+statement on PostgreSQL (`batch_writes`); events that only end runs end them with one read; events that move anchors (or do
 more than one thing, or whose starts read other events) go through `handle_event`, in order.
 """
 
