@@ -55,3 +55,21 @@ def test_runs_are_found_by_automation_name_object_id_or_id_prefix(admin_client, 
     assert found(mine.public_id[:12]) == [mine]
     assert found("wanted") == []  # ids are matched by their beginning
     assert found("small") == [other]
+
+
+def _indexes(table: str) -> set[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        return set(connection.introspection.get_constraints(cursor, table))
+
+
+def test_the_run_list_indexes_come_with_their_migration_and_go_with_it(migrator):
+    migrator.apply_initial_migration(("automations", "0009_analytics_indexes"))
+    assert {"run_started", "run_status_started"}.isdisjoint(_indexes("automations_run"))
+
+    migrator.apply_tested_migration(("automations", "0010_run_list_indexes"))
+    assert {"run_started", "run_status_started"} <= _indexes("automations_run")
+
+    migrator.apply_tested_migration(("automations", "0009_analytics_indexes"))
+    assert {"run_started", "run_status_started"}.isdisjoint(_indexes("automations_run"))

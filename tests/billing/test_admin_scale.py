@@ -197,3 +197,18 @@ def test_the_currency_filter_lists_the_accounts_currencies(admin_client):
 
     assert list(response.context["cl"].result_list) == [eur]
     assert Invoice.objects.count() == 2
+
+
+def test_the_event_type_index_comes_with_its_migration_and_goes_with_it(migrator):
+    def indexes() -> set[str]:
+        with connection.cursor() as cursor:
+            return set(connection.introspection.get_constraints(cursor, "billing_event"))
+
+    migrator.apply_initial_migration(("billing", "0009_payment_page"))
+    assert "event_type_created" not in indexes()
+
+    migrator.apply_tested_migration(("billing", "0010_admin_list_indexes"))
+    assert "event_type_created" in indexes()
+
+    migrator.apply_tested_migration(("billing", "0009_payment_page"))
+    assert "event_type_created" not in indexes()
