@@ -5,9 +5,11 @@
   to it (templates/admin/pagination.html, search_form.html and actions.html say so).
 - Searches an index serves. `search_fields` name explicit lookups on this table's indexed columns
   (`public_id__startswith` reads the `_like` btree; `name__icontains` a trigram index of
-  billing 0003). `search_related` matches a related row's columns. Each part is read alone, then
-  the parts that found rows are matched by id (`billing.selectors.any_match`): one `OR` across a
-  join would read the whole table.
+  billing 0003). `search_related` matches a related row's columns. One query reads the ids each
+  table finds, then the list matches them by id (`billing.selectors.any_match`): one `OR`
+  across a join would read the whole table. An id is matched by its beginning (Stripe's
+  dashboard finds an object by its whole id; a prefix finds that too), a number, name or email
+  by any part; an invoice's description is no longer searched (no index serves it).
 - No date hierarchy (its year links are a DISTINCT over every matching row) and no facets (a
   count per filter choice): a date filter ("Today", "Past 7 days", …) takes the hierarchy's place.
 - `list_select_related` for every related column shown, set on each admin.
@@ -47,6 +49,7 @@ class AdminPaginator(CappedPaginator):
 
 
 def any_of(lookups: tuple[str, ...], term: str) -> Q:
+    """`term` through any of `lookups`."""
     condition = Q()
     for lookup in lookups:
         condition |= Q(**{lookup: term})
