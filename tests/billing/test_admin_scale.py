@@ -212,3 +212,14 @@ def test_the_event_type_index_comes_with_its_migration_and_goes_with_it(migrator
 
     migrator.apply_tested_migration(("billing", "0009_payment_page"))
     assert "event_type_created" not in indexes()
+
+
+def test_a_search_matching_more_rows_than_are_listed_still_finds_them_all(admin_client, monkeypatch):
+    from billing import selectors
+
+    monkeypatch.setattr(selectors, "SEARCH_IDS_LISTED", 1)
+    hoppers = [make_invoice(customer=make_customer(name=f"Grace Hopper {n}")) for n in range(3)]
+    numbered = [make_invoice(number=f"HOP-{n}") for n in range(2)]
+    make_invoice(customer=make_customer(name="Alan Turing"))
+
+    assert set(_found(admin_client, "invoice", "hop")) == {*hoppers, *numbered}
