@@ -79,8 +79,12 @@ def test_database_restarts_while_steps_and_the_overdue_sweep_run_lose_nothing_an
             server.start()
             restarts.append(f"{moment} at {time.monotonic() - started:.1f} s ({held} steps held)")
 
+        def steps_done(count: int) -> bool:
+            watch.look()  # late leases are looked at between the restarts too
+            return finished.count() >= count
+
         # 1. While steps are executing.
-        assert wait_for(lambda: finished.count() >= 600, timeout=120, interval=0.05), workers.log_tail()
+        assert wait_for(lambda: steps_done(600), timeout=120, interval=0.1), workers.log_tail()
         restart(f"after {finished.count()} steps")
 
         # 2. While the overdue sweep runs on a worker: after its first batches, before its last.
@@ -94,15 +98,15 @@ def test_database_restarts_while_steps_and_the_overdue_sweep_run_lose_nothing_an
         assert wait_for(lambda: flagged.count() == LATE, timeout=60, interval=0.2), workers.log_tail()
 
         # 3. While steps are executing again.
-        assert wait_for(lambda: finished.count() >= 2200, timeout=120, interval=0.05), workers.log_tail()
+        assert wait_for(lambda: steps_done(2200), timeout=120, interval=0.1), workers.log_tail()
         restart(f"after {finished.count()} steps")
 
         every_run = Run.objects.all()
         assert watch.wait(finished=lambda: every_run.count() == RUNS + LATE, timeout=200).done, (
             f"{every_run.count()} runs; unfinished: {list(watch.unfinished.values())}\n{workers.log_tail()}"
         )
-        steps_done = time.monotonic() - started
-        watch.check_no_lease_overrun(LEASE, slack=15)
+        all_done = time.monotonic() - started
+        watch.check_no_lease_overrun(LEASE, slack=20)
         workers.stop_all()
         left = finish_sending()
 
@@ -134,6 +138,6 @@ def test_database_restarts_while_steps_and_the_overdue_sweep_run_lose_nothing_an
     print(
         f"migrated in {migrated:.1f} s; {RUNS} runs and {LATE} late invoices made in "
         f"{started - began - migrated:.1f} s; restarts: {'; '.join(restarts)}; all steps done after "
-        f"{steps_done:.1f} s; {watch.summary()}; repeats: {repeats}; emails/deliveries left to the sweep: {left}; "
+        f"{all_done:.1f} s; {watch.summary()}; repeats: {repeats}; emails/deliveries left to the sweep: {left}; "
         f"tracebacks in the cluster's log: {qcluster_log.count('Traceback')}"
     )
