@@ -4,7 +4,7 @@
     their due date, not yet flagged overdue (`metadata.bench = "sweep"`), for the overdue sweep;
     100,000 runs with 3 steps each on five `invoice.overdue` automations, each run with its
     `invoice.overdue` event and matching record, and an `invoice.finalized` event before it;
-    one subscription per customer (one item each, none due for renewal), for the admin's list.
+    one subscription per customer (one item each, none ever due for renewal), for the admin's list.
 
 `ensure_dataset()` builds it once (about 1–2 minutes on a 2-core machine) and reuses it while the
 marker customer is there and the counts are right; a partial dataset is emptied and rebuilt.
@@ -171,7 +171,8 @@ def _step(cursor, label: str, sql: str, params: dict) -> None:
 
 def _subscriptions(cursor) -> None:
     """One subscription per customer (80% active, 8% past due, 2% unpaid, 10% canceled), each with
-    one item of a monthly bench price; every period ends in the future, so no job renews them."""
+    one item of a monthly bench price. Every period ends years ahead: a dataset is reused for
+    weeks, and no renewal job may ever find them due."""
     from djmoney.money import Money
 
     from billing.models import Price, Product
@@ -187,7 +188,7 @@ def _subscriptions(cursor) -> None:
         INSERT INTO billing_subscription (public_id, customer_id, status, currency, current_period_start,
             current_period_end, collection_method, days_until_due, cancel_at_period_end, canceled_at, ended_at,
             cancellation_reason, pause_behavior, metadata, created, updated)
-        SELECT {_pid("sub", "c.id")}, c.id, st, c.currency, start, start + interval '31 days',
+        SELECT {_pid("sub", "c.id")}, c.id, st, c.currency, start, start + interval '10 years',
                'charge_automatically', NULL, false,
                CASE WHEN st = 'canceled' THEN c.created + interval '90 days' END,
                CASE WHEN st = 'canceled' THEN c.created + interval '90 days' END,
