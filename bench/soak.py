@@ -270,6 +270,7 @@ def fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+# q1:<pid> is django-q2's sentinel; q2:<pid> its pusher, monitor and workers (a recycled worker comes back with a new pid).
 HEADER = f"{'min':>5} {'events':>7} {'steps':>7} {'p50 s':>6} {'p99 s':>6} {'queue':>6}  RSS MB (feeder, qcluster, its descendants q<depth>:<pid>, dispatcher)"
 
 
@@ -306,7 +307,7 @@ def totals(feeder_events: int, receiver: dict, sent_emails: int, left: dict) -> 
         cursor.execute(
             "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) n FROM soak_sent_email GROUP BY message_id) t WHERE n > 1"
         )
-        mail_duplicates = cursor.fetchone()[0]
+        mail_duplicates = int(cursor.fetchone()[0])
         cursor.execute("SELECT count(DISTINCT message_id) FROM soak_sent_email")
         mail_unique = cursor.fetchone()[0]
     email_steps = RunStep.objects.filter(action="send_team_email", status="succeeded").count()
