@@ -64,8 +64,8 @@ def _mixed_scenario() -> list[int]:
         filters=[{"type": "invoice_amount", "params": {"min": "100.00", "max": "200.00"}}],
     )  # fmt: skip
     amounts = [("1500.00", "EUR"), ("1500.00", "EUR"), ("600.00", "USD"), ("150.00", "EUR"), ("5000.00", "GBP")]
-    segments = ["enterprise", "enterprise", 1, True, "1", None]
-    for i in range(36):
+    segments = ["enterprise", "enterprise", 1, True, "1", None, 'quote " backslash \\ é']
+    for i in range(42):
         amount, currency = amounts[i % len(amounts)]
         customer = make_customer(currency=currency, metadata=_metadata(segments[i % len(segments)]))
         invoice = _past_due(amount=amount, currency=currency, customer=customer,
@@ -93,6 +93,7 @@ def test_a_batch_of_mixed_objects_starts_and_records_what_one_by_one_does():
             "started a run of Middle", "started a run of Tagged", "no automation matched"} <= set(outcomes)  # fmt: skip
     found = {check.get("found") for checks, _, _ in one_by_one["handlings"].values() for check in checks}
     assert {"segment = 1", "segment = True", "not set"} <= found  # equal keys that print differently stay apart
+    assert 'segment = quote " backslash \\ é' in found
     assert any("no exchange rate" in str(value) for value in found)
     assert Run.objects.filter(status="completed", reason="every step's time had already passed").count() == 1
 
