@@ -65,7 +65,9 @@ class Command(BaseCommand):
             if alive:
                 logger.info("dispatcher: a worker cluster beats again; claiming due steps")
             else:
-                logger.warning("dispatcher: no worker cluster is alive; claiming no steps until one beats")
+                logger.warning(
+                    "dispatcher: no worker cluster is alive (or every one is wedged); claiming no steps until one beats"
+                )
             self.workers_were_alive = alive
         return alive
 
