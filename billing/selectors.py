@@ -4,13 +4,13 @@ Every list query has a fixed number of joins and prefetches, whatever the page s
 """
 
 import operator
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import reduce
 
 from django.contrib.auth.models import User
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
 from django.db.models import (
     BooleanField,
@@ -23,7 +23,6 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
-    Value,
 )
 from django.db.models.expressions import RawSQL
 from djmoney.contrib.exchange.models import Rate
@@ -129,9 +128,10 @@ def any_match(model, conditions: list[Q], related: dict | None = None) -> Q:
     a foreign key of `related` ({field name: queryset of the related model}), at a matching row.
 
     On PostgreSQL:
-    1. One query reads the ids each table finds (at most SEARCH_IDS_LISTED + 1 each, a
-       `UNION ALL` of one part per table), each part through its own index: a prefix btree, a
-       trigram index of migration 0003, the related table's.
+    1. One query reads the ids each table finds, as one array per part (at most
+       SEARCH_IDS_LISTED + 1 ids each), each part through its own index: a prefix btree, a
+       trigram index of migration 0003, the related table's. (Arrays, not rows: 2,000 customer
+       ids as rows cost 14 ms a search under load, as arrays 5 ms.)
     2. Only the parts that found something remain, as `id = ANY(…)` or `customer_id = ANY(…)`:
        with one part left, a list and its capped count read a single index and stop early; an
        `OR` of an invoice and a customer column read every invoice instead (EXPLAIN ANALYZE at
@@ -150,20 +150,19 @@ def any_match(model, conditions: list[Q], related: dict | None = None) -> Q:
         return Q(pk__in=[])
     if connection.vendor != "postgresql":
         return reduce(operator.or_, (condition for condition, _, _ in sources))
-    pieces = [
-        rows.order_by().annotate(search_part=Value(n)).values_list(_key_column(key), "search_part")
+    # One row of arrays, one per part (uncorrelated subqueries: each runs once). It is read from
+    # the model's own table, so an empty table gives no row: then nothing can match anyway.
+    arrays = {
+        f"part{n}": ArraySubquery(rows.order_by().values(_key_column(key))[: SEARCH_IDS_LISTED + 1])
         for n, (_, rows, key) in enumerate(sources)
-    ]
-    pieces = [piece[: SEARCH_IDS_LISTED + 1] for piece in pieces]
-    found = defaultdict(list)
-    for key, n in pieces[0].union(*pieces[1:], all=True).order_by() if len(pieces) > 1 else pieces[0]:
-        found[n].append(key)
+    }
+    found = model._default_manager.order_by().annotate(**arrays).values_list(*arrays)[:1].first()
     parts = []
-    for n, (condition, _, key) in enumerate(sources):
-        if len(found[n]) > SEARCH_IDS_LISTED:
+    for ids, (condition, _, key) in zip(found or (), sources, strict=False):
+        if len(ids) > SEARCH_IDS_LISTED:
             parts.append(condition)
-        elif found[n]:
-            parts.append(_listed(model, key, found[n]))
+        elif ids:
+            parts.append(_listed(model, key, ids))
     return reduce(operator.or_, parts) if parts else Q(pk__in=[])  # no match: Django runs no query
 
 
