@@ -156,7 +156,7 @@ def any_match(model, conditions: list[Q], related: dict | None = None) -> Q:
         f"part{n}": ArraySubquery(rows.order_by().values(_key_column(key))[: SEARCH_IDS_LISTED + 1])
         for n, (_, rows, key) in enumerate(sources)
     }
-    found = model._default_manager.order_by().annotate(**arrays).values_list(*arrays)[:1].first()
+    found = next(iter(model._default_manager.order_by().annotate(**arrays).values_list(*arrays)[:1]), None)
     parts = []
     for ids, (condition, _, key) in zip(found or (), sources, strict=False):
         if len(ids) > SEARCH_IDS_LISTED:
