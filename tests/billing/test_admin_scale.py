@@ -223,3 +223,13 @@ def test_a_search_matching_more_rows_than_are_listed_still_finds_them_all(admin_
     make_invoice(customer=make_customer(name="Alan Turing"))
 
     assert set(_found(admin_client, "invoice", "hop")) == {*hoppers, *numbered}
+
+
+def test_the_customer_autocomplete_of_the_invoice_form_searches_the_same_way(admin_client, grace):
+    response = admin_client.get(
+        reverse("admin:autocomplete"),
+        {"term": "hopper", "app_label": "billing", "model_name": "invoice", "field_name": "customer"},
+    )
+
+    assert response.status_code == 200
+    assert [result["id"] for result in response.json()["results"]] == [str(grace["customer"].pk)]
