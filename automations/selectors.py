@@ -5,6 +5,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Count, QuerySet
 from django.urls import reverse
 
@@ -265,30 +266,48 @@ class VersionRow:
     summary: str
     runs: int
     is_current: bool
+    runs_capped: bool = False  # more runs than `runs` (RUN_COUNT_CAP)
 
 
 def automation_versions(automation: Automation) -> tuple[list[VersionRow], int]:
     """The newest versions (with their summary and number of runs) and how many there are in all."""
     total = automation.versions.count()
     versions = list(automation.versions.select_related("created_by").order_by("-number")[:VERSIONS_SHOWN])
-    # Counted apart, from the run table's version index alone (a join and GROUP BY over the
-    # versions would read every run of the automation).
-    run_count = dict(
-        Run.objects.filter(version_id__in=[v.pk for v in versions])
-        .values_list("version_id")
-        .annotate(n=Count("*"))
-        .order_by()
-    )
+    run_count = _run_counts([v.pk for v in versions])
     rows = [
         VersionRow(
             version=v,
             summary=summarize(trigger=automation.trigger, filters=v.filters, steps=v.steps),
-            runs=run_count.get(v.pk, 0),
+            runs=min(run_count.get(v.pk, 0), RUN_COUNT_CAP),
+            runs_capped=run_count.get(v.pk, 0) > RUN_COUNT_CAP,
             is_current=v.pk == automation.current_version_id,
         )
         for v in versions
     ]
     return rows, total
+
+
+RUN_COUNT_CAP = 10_000  # a version's runs are counted up to this (the page shows "10,000+")
+
+
+def _run_counts(version_ids: list[int]) -> dict[int, int]:
+    """Runs per version, counted apart from the run table's version index alone, each up to
+    RUN_COUNT_CAP + 1 (on PostgreSQL: counting every run of a busy version costs more than the
+    rest of the page)."""
+    if not version_ids:
+        return {}
+    if connection.vendor != "postgresql":
+        return dict(
+            Run.objects.filter(version_id__in=version_ids).values_list("version_id").annotate(n=Count("*")).order_by()
+        )
+    table = connection.ops.quote_name(Run._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT v.id, (SELECT count(*) FROM (SELECT 1 FROM {table} r WHERE r.version_id = v.id LIMIT %s) s) "
+            "FROM unnest(%s::bigint[]) AS v (id)",
+            [RUN_COUNT_CAP + 1, version_ids],
+        )
+        return dict(cursor.fetchall())
 
 
 def automation_runs(automation: Automation, status: str = "") -> QuerySet[Run]:

@@ -2,7 +2,6 @@
 timeline, where editors can cancel a run in progress."""
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,6 +16,7 @@ from automations.services.runs import run_cancel as cancel_run
 from automations.services.summary import automation_summary
 from automations.triggers import TRIGGERS
 from frame.htmx import HtmxHttpRequest, wants_fragment
+from frame.lists import CappedPaginator
 from frame.permissions import editor_required
 
 DETAIL = "automations/detail.html"
@@ -44,7 +44,7 @@ def automation_detail(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
         status_error = "Unknown run status: showing all runs."
         status = ""
     runs = selectors.automation_runs(automation, "" if status == ALL else status)
-    page_obj = Paginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page_obj = CappedPaginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
     query = {"status": status} if status else {}
     context = {
         "automation": automation,
