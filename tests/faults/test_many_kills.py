@@ -1,6 +1,7 @@
 """Many kills: 1,000 runs × 3 steps (mark the invoice uncollectible, email the team, send a
 custom webhook) on a real `qcluster` and dispatcher, while 50 SIGKILLs land at random moments
-as the steps execute: 45 on worker processes at whatever they are doing, 5 on the dispatcher.
+as the steps execute: 45 on worker processes at whatever they are doing (but reading or writing
+a queue pipe: django-q2's own wedge, `kill_a_worker`), 5 on the dispatcher.
 
 Every step runs exactly once: one billing effect per invoice, one email and one webhook event id
 per step. A message reaches the mail backend or the receiver a second time only for an attempt
