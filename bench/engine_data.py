@@ -277,7 +277,11 @@ class Workers:
     """qcluster (+ run_dispatcher) subprocesses on the bench database."""
 
     def __init__(self, ctx, *, dispatcher: bool = True, **env: str):
-        self.mail_dir = tempfile.mkdtemp(prefix="relance-bench-mail-")
+        # In memory where there is a tmpfs: the emails "sent" to files must not compete with the
+        # database for the disk (a mail server would be elsewhere).
+        self.mail_dir = tempfile.mkdtemp(
+            prefix="relance-bench-mail-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
+        )
         from django.conf import settings
 
         # Workers as in production (DEBUG off: no query log), with this process's key: it signs the payloads.

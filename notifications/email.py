@@ -193,9 +193,15 @@ def _message(email: OutboundEmail, connection=None) -> EmailMultiAlternatives:
 
 
 def _sent(email: OutboundEmail) -> None:
-    OutboundEmail.objects.filter(pk=email.pk).update(
-        status=EmailStatus.SENT, sent_at=clock.now(), claimed_until=None, next_attempt_at=None, last_error=""
-    )
+    # One statement per message sent, written by hand: the ORM's building of it cost more than
+    # the database's work (bench: due_steps, a third of whose steps send an email).
+    table = connection.ops.quote_name(OutboundEmail._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, sent_at = %s, claimed_until = NULL, next_attempt_at = NULL, "
+            "last_error = '' WHERE id = %s",
+            [EmailStatus.SENT.value, clock.now(), email.pk],
+        )
 
 
 def send(email_id: int) -> bool | None:
