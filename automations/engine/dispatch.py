@@ -29,6 +29,7 @@ from automations.engine.end_conditions import Ending, ending_now
 from automations.engine.runs import complete_runs, finish_run
 from automations.engine.scheduling import delay_of
 from automations.models import Run, RunStatus, RunStep, StepStatus
+from automations.outages import connection_lost
 from automations.triggers import TRIGGERS
 from billing import clock
 from notifications.backoff import doubling_wait
@@ -163,7 +164,9 @@ def _execute_set(action_key: str, steps: list[RunStep], finished: list, statuses
                 else:
                     acting.append(step)
             outcomes |= action.execute_set(acting, objects) if acting else {}
-    except Exception:
+    except Exception as error:
+        if connection_lost(error):  # one by one would fail the same way: execute_steps logs it once
+            raise
         logger.exception("set of %s %s steps failed: executing them one by one", len(steps), action_key)
         return steps
     now = clock.now()
@@ -214,6 +217,8 @@ def _execute(step: RunStep, finished: list) -> str:
             except ActionError as exc:
                 return _failure(step, exc.message, permanent=exc.permanent)
     except Exception as exc:  # unexpected: its savepoint was rolled back; transient, then it fails the step
+        if connection_lost(exc):  # not the step's fault, and no record can be written: execute_steps logs it once
+            raise
         logger.exception("step %s failed", step)
         return _failure(step, f"{type(exc).__name__}: {exc}", permanent=False)
     finished.append((step, StepStatus.SUCCEEDED, result or {}, "", clock.now()))
@@ -344,7 +349,7 @@ def execute_steps(step_ids: list[int]) -> int:
     the steps share (the team's members, the webhook endpoints) are made once for the batch.
     Returns how many steps were executed here."""
     from automations.engine.actions.common import batch_lookups
-    from automations.outages import connection_lost, error_line
+    from automations.outages import error_line
     from automations.receivers import events_in_one_task
     from notifications.email import send_many, sending_later
     from notifications.services.events import endpoints_read_once
@@ -361,13 +366,19 @@ def execute_steps(step_ids: list[int]) -> int:
             for step_id in step_ids:
                 try:
                     done += execute_step(step_id) is not None
-                except Exception:
+                except Exception as step_error:
+                    if connection_lost(step_error):
+                        logger.warning("steps not executed: %s", error_line(step_error))
+                        break
                     logger.exception("step %s could not be executed", step_id)
     if emails:
         try:
             send_many(emails)
-        except Exception:  # still queued: the email sweep sends them
-            logger.exception("%s emails could not be sent", len(emails))
+        except Exception as error:  # still queued: the email sweep sends them
+            if not connection_lost(error):
+                logger.exception("%s emails could not be sent", len(emails))
+            else:
+                logger.warning("%s emails not sent now (the sweep sends them): %s", len(emails), error_line(error))
     return done
 
 

@@ -35,6 +35,7 @@ from automations.engine.matching import Matcher, first_match, in_priority_order
 from automations.engine.objects import OBJECT_MODELS
 from automations.engine.runs import end_runs, finish_run, move_anchor, plan_steps, start_run
 from automations.models import HandledEvent, MatchingRecord, Run, RunStatus
+from automations.outages import connection_lost
 from automations.triggers import PAYMENT_FAILED, TRIGGERS
 from billing import clock
 from billing.models import Event
@@ -127,7 +128,9 @@ def _kind(event: Event) -> str | None:
 def _handle_one(event_id: int) -> int:
     try:
         return int(handle_event(event_id))
-    except Exception:
+    except Exception as error:
+        if connection_lost(error):  # so would every other: the caller logs it once
+            raise
         logger.exception("event %s could not be handled", event_id)  # the sweep handles it later
         return 0
 
@@ -142,6 +145,8 @@ def _start_batch(events: list[Event]) -> int:
         with transaction.atomic():
             _start_all(events)
     except (IntegrityError, OperationalError) as error:
+        if connection_lost(error):  # one by one would fail the same way: the caller logs it once
+            raise
         logger.info("batch of %s events conflicted (%s): handling them one by one", len(events), error)
         return sum(_handle_one(event.pk) for event in events)
     return len(events)
@@ -168,6 +173,8 @@ def _end_batch(events: list[Event]) -> int:
             now = clock.now()
             HandledEvent.objects.bulk_create([HandledEvent(event=event, handled_at=now) for event in events])
     except (IntegrityError, OperationalError) as error:
+        if connection_lost(error):  # one by one would fail the same way: the caller logs it once
+            raise
         logger.info("batch of %s events conflicted (%s): handling them one by one", len(events), error)
         return sum(_handle_one(event.pk) for event in events)
     return len(events)

@@ -50,3 +50,28 @@ def test_a_batch_of_events_that_loses_its_database_logs_one_line(caplog, django_
         f"batch of {len(ids)} events not handled: OperationalError: terminating connection due to administrator command"
     ]
     assert not problems[0].exc_info
+
+
+def test_a_set_of_steps_that_loses_its_database_midway_logs_one_line_not_one_per_step(
+    caplog, django_capture_on_commit_callbacks, monkeypatch
+):
+    from automations.engine.actions import ACTIONS
+
+    automation("invoice.overdue", [VOID])
+    for _ in range(3):
+        _overdue_invoice(django_capture_on_commit_callbacks)
+    ids = dispatch.claim_due()
+    void = ACTIONS["void_invoice"]
+    real = type(void).execute_set
+
+    def restart_midway(self, steps, objects):
+        terminate_backend(connection.connection.info.backend_pid)  # the set's objects are read and locked: now it goes
+        return real(self, steps, objects)
+
+    monkeypatch.setattr(type(void), "execute_set", restart_midway)
+    caplog.clear()
+    assert dispatch.execute_steps(ids) == 0
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == 1 and not problems[0].exc_info
+    assert problems[0].getMessage().startswith("batch of 3 steps not executed: OperationalError")
+    assert [(s.status, s.attempts) for s in RunStep.objects.filter(pk__in=ids)] == [("running", 1)] * 3
