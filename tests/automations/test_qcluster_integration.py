@@ -125,7 +125,7 @@ def test_a_step_whose_worker_died_after_claiming_it_is_done_once_by_the_cluster(
     assert OutboundEmail.objects.count() == 1
 
 
-# Worker kills under load are tests/faults/test_kill.py's: it kills worker processes, not the
+# Worker kills under load are tests/faults/test_many_kills.py's: it kills worker processes, not the
 # cluster's sentinel, and never while one holds a queue pipe (django-q2 #23).
 
 
