@@ -69,6 +69,7 @@ def test_an_unexpected_error_after_the_effect_rolls_the_effect_back_and_the_step
     class Crashing:
         acts_as_set = False  # one by one: each step in its own savepoint
         can_end_its_run = False
+
         def execute(self, step):
             real.execute(step)  # voided (and its event recorded) …
             raise RuntimeError("worker lost its connection")  # … then a surprise
