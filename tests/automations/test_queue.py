@@ -2,6 +2,7 @@
 dispatcher call it; they run after the commit, so the queueing is immediate)."""
 
 import pytest
+from django.db import connection
 from django.utils.module_loading import import_string
 
 from automations import queue
@@ -14,6 +15,7 @@ def queued(monkeypatch) -> list[tuple]:
     return calls
 
 
+@pytest.mark.django_db
 def test_it_queues_an_event_a_batch_of_events_and_a_batch_of_steps_by_dotted_path(queued):
     queue.enqueue_event(1)
     queue.enqueue_events([2, 3])
@@ -37,3 +39,20 @@ def test_the_receivers_and_the_dispatcher_queue_through_it(module):
     import inspect
 
     assert "async_task" not in inspect.getsource(importlib.import_module(module))
+
+
+def _synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_task_is_queued_without_waiting_for_the_disk(monkeypatch):
+    seen = []
+    monkeypatch.setattr("automations.queue.async_task", lambda *args, **kwargs: seen.append(_synchronous_commit()))
+    queue.enqueue_steps([4, 5])
+    queue.enqueue_events([2, 3])
+    assert seen == ["off", "off"]  # the broker's insert commits unflushed (the sweeps make up for a lost task) …
+    assert _synchronous_commit() == "on"  # … and only it
