@@ -50,16 +50,21 @@ def _read_subscribed(event_type: str) -> list[WebhookEndpoint]:
     return [e for e in enabled if event_type in e.enabled_events]  # SQLite (tests, development)
 
 
-def queue_deliveries(*, event_id: str, event_type: str, payload: dict) -> list[WebhookDelivery]:
+def queue_deliveries(
+    *, event_id: str, event_type: str, payload: dict, endpoints: list[WebhookEndpoint] | None = None
+) -> list[WebhookDelivery]:
     """Queue one delivery per enabled endpoint subscribed to `event_type` (once per event id).
 
     The body is serialised once, so every attempt sends the same bytes. Sending starts after
     the surrounding transaction commits, by one task for all of the event's deliveries.
     """
+    endpoints = _subscribed(event_type) if endpoints is None else endpoints
+    if not endpoints:
+        return []
     body = json.dumps(payload, separators=(",", ":"), sort_keys=False)
     now = clock.now()
     queued = []
-    for endpoint in _subscribed(event_type):
+    for endpoint in endpoints:
         try:
             with transaction.atomic():
                 delivery = WebhookDelivery.objects.create(
@@ -75,7 +80,11 @@ def queue_deliveries(*, event_id: str, event_type: str, payload: dict) -> list[W
 
 
 def queue_billing_event(event: Event) -> list[WebhookDelivery]:
-    return queue_deliveries(event_id=event.public_id, event_type=event.type, payload=event.as_payload())
+    if not (endpoints := _subscribed(event.type)):  # most events have no subscriber: no payload to build
+        return []
+    return queue_deliveries(
+        event_id=event.public_id, event_type=event.type, payload=event.as_payload(), endpoints=endpoints
+    )
 
 
 def queue_billing_events(events: list[Event]) -> list[WebhookDelivery]:
