@@ -24,7 +24,7 @@ from contextlib import nullcontext
 from datetime import timedelta
 
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import Q
+from django.db.models import Exists, Max, OuterRef, Q
 
 from automations.engine import batch_writes, event_effects
 from automations.engine.accounts import default_currency
@@ -256,18 +256,24 @@ SETTLE = timedelta(minutes=1)
 
 
 def unhandled_event_ids(
-    limit: int = 500, since_days: int = 3, settle: timedelta = SETTLE, *, test_clock: str | None = None
+    limit: int = 500,
+    since_days: int = 3,
+    settle: timedelta = SETTLE,
+    *,
+    test_clock: str | None = None,
+    after: int = 0,
 ) -> list[int]:
-    """Recent events the engine has not handled yet (the sweep's work). Those of the last
-    `settle` are left to their own task: in a burst, the sweep would race it for each. Events
-    in real time, or (`test_clock`: a clock's id) of that clock only: a clock's advance handles
-    its own."""
+    """Recent events the engine has not handled yet (the sweep's work), in id order, from id
+    `after` on. Those of the last `settle` are left to their own task: in a burst, the sweep
+    would race it for each. Events in real time, or (`test_clock`: a clock's id) of that clock
+    only: a clock's advance handles its own. Each event is looked up in the handled marks'
+    index (NOT EXISTS): a NOT IN would read every mark ever made."""
     now = clock.now()
-    handled = HandledEvent.objects.values("event_id")
+    handled = HandledEvent.objects.filter(event_id=OuterRef("pk"))
     return list(
-        Event.objects.filter(created__gte=now - timedelta(days=since_days), created__lte=now - settle)
+        Event.objects.filter(created__gte=now - timedelta(days=since_days), created__lte=now - settle, pk__gt=after)
         .filter(test_clock=test_clock)
-        .exclude(pk__in=handled)
+        .filter(~Exists(handled))
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )
@@ -276,3 +282,36 @@ def unhandled_event_ids(
 def handle_unhandled() -> int:
     """The sweep: handle every recent event not handled yet (e.g. its task was lost)."""
     return sum(1 for event_id in unhandled_event_ids() if handle_event(event_id))
+
+
+class EventSweep:
+    """The dispatcher's sweep for events no task handled, which remembers how far every event is
+    handled (`handled_to`, an event id) so that each pass reads only the events since, not three
+    days of them (at 100 events/s, a pass over three days' events took 0.8 s after 30 minutes, and
+    grew with them, while the dispatcher claimed nothing).
+
+    1. A pass handles the unhandled events after `handled_to`, as `handle_unhandled` does.
+    2. Then `handled_to` moves up to the newest event older than SETTLE + LAG (or the last one
+       looked at, when the pass was full): an event committed later than it was numbered (a
+       transaction open for minutes) is still looked at for LAG.
+    3. Once every FULL_PASS_EVERY, a pass starts from the beginning again (3 days), in case.
+    """
+
+    LAG = timedelta(minutes=5)
+    FULL_PASS_EVERY = timedelta(hours=1)
+    LIMIT = 500
+
+    def __init__(self):
+        self.handled_to = 0
+        self.full_pass_at = None
+
+    def run(self) -> int:
+        now = clock.now()
+        if self.full_pass_at is None or now - self.full_pass_at >= self.FULL_PASS_EVERY:
+            self.handled_to, self.full_pass_at = 0, now
+        ids = unhandled_event_ids(self.LIMIT, after=self.handled_to)
+        handled = sum(1 for event_id in ids if handle_event(event_id))  # an error leaves handled_to as it was
+        older = Event.objects.filter(pk__gt=self.handled_to, created__lte=now - SETTLE - self.LAG)
+        newest_old = older.aggregate(newest=Max("pk"))["newest"] or self.handled_to
+        self.handled_to = min(newest_old, ids[-1]) if len(ids) == self.LIMIT else newest_old
+        return handled

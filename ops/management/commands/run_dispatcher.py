@@ -5,7 +5,7 @@ import time
 from django.core.management.base import BaseCommand
 
 from automations.engine.dispatch import dispatch_to_workers
-from automations.engine.handling import handle_unhandled
+from automations.engine.handling import EventSweep
 from automations.outages import Outage
 from ops.heartbeats import DISPATCHER, beat, stopped, workers_alive
 
@@ -29,6 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args, interval: float, once: bool, **options):
         self.stopping = False
         self.last_sweep = float("-inf")
+        self.event_sweep = EventSweep()
         self.workers_were_alive = True
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
@@ -51,7 +52,7 @@ class Command(BaseCommand):
     def _tick(self) -> int:
         beat(DISPATCHER)  # for /health/ (throttled to one write every few seconds)
         if time.monotonic() - self.last_sweep > SWEEP_EVERY:
-            handle_unhandled()
+            self.event_sweep.run()
             self.last_sweep = time.monotonic()
         if not self._workers_alive():
             return 0
