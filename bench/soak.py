@@ -247,13 +247,16 @@ def minute_figures(since, until) -> dict:
 
 def work_left() -> dict:
     """What the engine still has to do: steps, unhandled events, queued emails and deliveries, tasks."""
+    from django.db.models import Exists, OuterRef
+
     from automations.models import HandledEvent, RunStep
     from billing.models import Event
     from notifications.models import DeliveryStatus, EmailStatus, OutboundEmail, WebhookDelivery
 
     return {
         "steps": RunStep.objects.filter(status__in=["pending", "running"]).count(),
-        "events": Event.objects.exclude(pk__in=HandledEvent.objects.values("event_id")).count(),
+        # NOT EXISTS, through the handled marks' index: a NOT IN over 180,000 marks took minutes.
+        "events": Event.objects.filter(~Exists(HandledEvent.objects.filter(event_id=OuterRef("pk")))).count(),
         "emails": OutboundEmail.objects.filter(status=EmailStatus.QUEUED).count(),
         "deliveries": WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).count(),
         "tasks": queued(),
