@@ -49,10 +49,16 @@ def _synchronous_commit() -> str:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_outside_a_transaction_a_task_is_queued_without_waiting_for_the_disk(monkeypatch):
+def test_outside_a_transaction_a_task_is_queued_without_waiting_for_the_disk(monkeypatch, settings):
     seen = []
     monkeypatch.setattr("automations.queue.async_task", lambda *args, **kwargs: seen.append(_synchronous_commit()))
+    broker = {key: value for key, value in settings.Q_CLUSTER.items() if key not in {"orm", "redis"}}
+    settings.Q_CLUSTER = {**broker, "orm": "default"}  # the database as the broker
     queue.enqueue_steps([4, 5])
     queue.enqueue_events([2, 3])
     assert seen == ["off", "off"]  # the broker's insert commits unflushed (the sweeps make up for a lost task) …
     assert _synchronous_commit() == "on"  # … and only it
+
+    settings.Q_CLUSTER = {**broker, "redis": "redis://127.0.0.1:6379/0"}  # Redis as the broker: nothing to commit
+    queue.enqueue_steps([6])
+    assert seen == ["off", "off", "on"]
