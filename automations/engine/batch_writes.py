@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.db import connection
 
-from automations.engine.runs import ALL_SKIPPED
+from automations.engine.runs import ALL_SKIPPED, step_rows
 from automations.models import Automation, HandledEvent, MatchingRecord, Run, RunStatus, RunStep, StepStatus
 from billing.models import Event
 from billing.models.fields import new_public_id
@@ -68,19 +68,7 @@ def _write_models(runs: list[NewRun], records: list[NewRecord], events: list[Eve
         if new.completed:
             run.status, run.reason, run.finished_at = RunStatus.COMPLETED, ALL_SKIPPED, now
         saved[id(new)] = run
-        for position, (definition, (moment, status, error)) in enumerate(zip(version.steps, new.steps, strict=True), 1):
-            steps.append(
-                RunStep(
-                    run=run,
-                    position=position,
-                    action=definition["action"],
-                    params=definition.get("params", {}),
-                    delay=definition["delay"],
-                    scheduled_at=moment,
-                    status=status,
-                    error=error,
-                )  # fmt: skip
-            )
+        steps += step_rows(run, version, new.steps)
     Run.objects.bulk_create(saved.values())
     for step in steps:
         step.run = step.run  # the run's id, now that it has one

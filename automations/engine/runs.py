@@ -39,7 +39,15 @@ def build_run(
         test_clock_id=event.test_clock_id,
     )  # fmt: skip
     planned = plan_steps(version=version, trigger=trigger, anchor=anchor, created=event.created, now=now)
-    steps = [
+    steps = step_rows(run, version, planned)
+    if all_skipped(planned):
+        run.status, run.reason, run.finished_at = RunStatus.COMPLETED, ALL_SKIPPED, now
+    return run, steps
+
+
+def step_rows(run: Run, version, planned: list) -> list[RunStep]:
+    """The run's steps, not saved yet: the version's definitions timed as `plan_steps` planned."""
+    return [
         RunStep(
             run=run,
             position=position,
@@ -52,9 +60,6 @@ def build_run(
         )  # fmt: skip
         for position, (definition, (moment, status, error)) in enumerate(zip(version.steps, planned, strict=True), 1)
     ]
-    if all_skipped(planned):
-        run.status, run.reason, run.finished_at = RunStatus.COMPLETED, ALL_SKIPPED, now
-    return run, steps
 
 
 def plan_steps(
