@@ -17,7 +17,7 @@ from automations.engine.actions.base import InvalidParams
 from automations.engine.actions.email_customer import PURPOSES, EmailCustomer, render_message
 from billing.branding import customer_language
 from billing.hosted import hosted_invoice_url
-from billing.models import Invoice
+from billing.models import Invoice, InvoiceStatus
 from frame.htmx import HtmxHttpRequest, wants_fragment
 from frame.permissions import editor_required
 
@@ -32,7 +32,7 @@ def _find_invoice(text: str) -> Invoice | None:
     return (
         Invoice.objects.select_related("customer")
         .filter(Q(public_id=text) | Q(number=text))
-        .exclude(status="draft")
+        .exclude(status=InvoiceStatus.DRAFT)
         .order_by("-created")
         .first()
     )

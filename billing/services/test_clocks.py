@@ -20,7 +20,9 @@ from billing.models import (
     Event,
     Interval,
     Invoice,
+    InvoiceStatus,
     Quote,
+    QuoteStatus,
     Subscription,
     SubscriptionItem,
     SubscriptionStatus,
@@ -188,9 +190,9 @@ def simulated_moments_ahead(test_clock: TestClock, *, after: datetime, until: da
         first(live, "cancel_at"),
         first(live, "pause_starts_at"),
         first(live.filter(status=SubscriptionStatus.PAUSED), "pause_resumes_at"),
-        first(Invoice.objects.filter(on_clock, status="open"), "next_payment_attempt"),
+        first(Invoice.objects.filter(on_clock, status=InvoiceStatus.OPEN), "next_payment_attempt"),
         first(Invoice.objects.filter(on_clock, status="open", overdue_at__isnull=True), "due_date"),
-        first(Quote.objects.filter(on_clock, status="open"), "expires_at"),
+        first(Quote.objects.filter(on_clock, status=QuoteStatus.OPEN), "expires_at"),
     ]
     found = [moment for moment in candidates if moment is not None]
     return min(found) if found else None
