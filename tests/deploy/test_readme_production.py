@@ -60,3 +60,13 @@ def test_it_gives_every_step_the_production_smoke_test_runs():
     section = production_section()
     missing = [" ".join(step) for step in FIRST_RUN if " ".join(step) not in section]
     assert missing == []
+
+
+def test_the_batch_sizes_fixed_in_code_are_the_ones_it_gives():
+    from automations.engine.dispatch import STEPS_PER_TASK
+    from automations.receivers import EVENTS_PER_TASK
+
+    sentence = r"Fixed in code, not settings: a dispatcher batch is (\d+) steps per task, a batch of events (\d+)"
+    fixed = re.search(sentence, production_section())
+    assert fixed, "the README does not give the batch sizes fixed in code"
+    assert (int(fixed[1]), int(fixed[2])) == (STEPS_PER_TASK, EVENTS_PER_TASK)
