@@ -118,6 +118,9 @@ messages: $(STAMP)
 	  --ignore=templates/admin --ignore=billing/admin --ignore=relance.egg-info
 
 # requirements/production.txt: every runtime dependency pinned with its hashes, for any platform.
+# Versions already in it are kept while pyproject.toml allows them (uv prefers them): reproducible.
+# LOCK_FILE=elsewhere.txt compiles into a copy (a test checks that it comes out unchanged).
+LOCK_FILE := requirements/production.txt
 lock: $(STAMP)
 	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.12 --generate-hashes \
-	  --custom-compile-command "make lock" --output-file requirements/production.txt
+	  --custom-compile-command "make lock" --output-file $(LOCK_FILE)

@@ -1,6 +1,7 @@
 """The production install: locked runtime dependencies with hashes, no test tools."""
 
 import re
+import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -64,3 +65,16 @@ def test_make_install_production_installs_the_locked_dependencies_and_no_test_to
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     assert check.returncode == 0, check.stderr
+
+
+def test_make_lock_comes_out_unchanged_so_the_lock_is_current_with_pyproject(tmp_path):
+    """`make lock` into a copy of the lock: a dependency added to pyproject.toml (or a bound that
+    no longer allows its pin) without `make lock` comes out as a difference."""
+    copy = tmp_path / "production.txt"
+    shutil.copy(LOCK, copy)
+    result = subprocess.run(
+        ["make", "--old-file=.venv/.installed", "lock", f"LOCK_FILE={copy}"],  # the dev venv as it is
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert copy.read_text() == LOCK.read_text(), "requirements/production.txt is not current: run `make lock`"
