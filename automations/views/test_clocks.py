@@ -95,9 +95,12 @@ def test_clock_detail(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
 @require_safe
 def test_clock_progress(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
     """The status fragment the page polls while the clock advances. Once the advance is over,
-    an htmx poll reloads the whole page: its customers and history have moved on too."""
+    an htmx poll reloads the whole page: its customers and history have moved on too. Opened
+    outside htmx (a bookmark, a new tab), the address shows the clock's whole page."""
     test_clock = _clock(public_id)
-    if request.htmx and test_clock.status != TestClockStatus.ADVANCING:
+    if not request.htmx:
+        response = _render_detail(request, test_clock)
+    elif test_clock.status != TestClockStatus.ADVANCING:
         response = HttpResponseClientRefresh()
     else:
         context = {"clock": test_clock, "progress": selectors.clock_progress(test_clock)}

@@ -267,6 +267,16 @@ def test_while_advancing_the_page_polls_its_progress_until_the_clock_is_ready(ed
     assert "hx-trigger" not in editor_client.get(url("test_clock_detail", test_clock)).content.decode()
 
 
+def test_the_progress_address_opened_outside_htmx_shows_the_clocks_whole_page(viewer_client):
+    test_clock = a_clock()
+    TestClock.objects.filter(pk=test_clock.pk).update(status=ClockStatus.ADVANCING)
+    response = viewer_client.get(url("test_clock_progress", test_clock))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<html lang="' in html and "<title>" in html  # a page, not the bare fragment
+    assert 'hx-trigger="every 1s"' in html  # and it follows the advance like the clock's page
+
+
 def test_an_internal_failure_shows_the_error(viewer_client):
     test_clock = a_clock()
     TestClock.objects.filter(pk=test_clock.pk).update(

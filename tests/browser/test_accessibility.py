@@ -14,17 +14,19 @@ from playwright.sync_api import expect
 
 from api.keys import api_key_create
 from audit.context import acting_as
-from automations.models import Automation, Run, RunStatus
+from automations.models import Automation, Backtest, Run, RunStatus
 from automations.services.definitions import automation_create
 from billing import services
 from billing.models import Customer, Invoice, InvoiceStatus, Quote, RetryPolicy, Subscription, TestClock
 from billing.services.exchange_rates import exchange_rate_set
 from billing.services.test_clocks import clock_create
+from billing.views.controls import TRANSITIONS
 from demo.data import EDITOR_LOGIN, seed_demo
 from notifications.models import DeliveryAttempt, DeliveryStatus, OutboundEmail, WebhookDelivery, WebhookEndpoint
 from notifications.signing import new_secret
 from tests.browser.conftest import log_in
 from tests.browser.screens import ROOT
+from tests.config.test_hostile_input import dashboard_endpoints, fill
 from tests.factories import make_customer, make_invoice, make_quote, make_subscription
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -79,6 +81,7 @@ def _demo_with_webhooks() -> dict[str, str]:
         "endpoint": endpoint.public_id,
         "event": delivered.event_id,
         "api_key": api_key_create(name="Signup flow").api_key.public_id,
+        "backtest": _a_backtest(automation),
     }
 
 
@@ -87,6 +90,17 @@ def _audited_changes() -> None:
     with acting_as("user", "1", "demo"):
         services.invoice_void(invoice=make_invoice(customer=make_customer()))
         exchange_rate_set(currency="USD", value="1.08")
+
+
+def _a_backtest(automation: Automation) -> str:
+    """A backtest of the automation, still waiting for a worker."""
+    version = automation.current_version
+    definition = {"name": automation.name, "version": version.number, "filters": version.filters,
+                  "steps": version.steps, "draft": False}  # fmt: skip
+    backtest = Backtest.objects.create(
+        automation=automation, trigger=automation.trigger, days=30, definition=definition
+    )
+    return backtest.public_id
 
 
 def _a_test_clock() -> str:
@@ -181,8 +195,57 @@ def test_every_dashboard_page_passes_axe_cores_wcag_2_1_aa_rules(page):
     expect(page.get_by_role("dialog", name="Change due date")).to_be_visible()
     found[f"/invoices/{ids['invoice']}/ (changing the due date)"] = axe_violations(page)
 
+    # Every other page the URL configuration has: a new page is checked without being listed above.
+    unreached = []
+    for name, paths in _every_route(ids):
+        answers = {path: page.request.get(path, max_redirects=0) for path in paths}
+        if not any(answer.status < 400 or answer.status == 405 for answer in answers.values()):
+            unreached.append(f"{name}: {', '.join(f'{p} → {a.status}' for p, a in answers.items())}")
+        for path, answer in answers.items():
+            if answer.status == 200 and answer.headers["content-type"].startswith("text/html") and path not in found:
+                assert page.goto(path).status == 200, path
+                found[path] = axe_violations(page)
+    assert not unreached, "routes the walk could not open with real ids:\n" + "\n".join(unreached)
+
     report = [f"{path}\n    " + "\n    ".join(violations) for path, violations in found.items() if violations]
     assert not report, "axe-core found WCAG 2.1 A/AA violations:\n" + "\n".join(report)
+
+
+# Routes the walk leaves to others: not the dashboard's pages, or checked by a test of their own.
+NOT_WALKED = {
+    "health": "JSON for monitoring",
+    "login": "checked above, before logging in",
+    "hosted_invoice": "the customer's payment page, by a signed link: tests/browser/test_branding.py",
+    "notifications:email_html": "an email's own HTML, framed in its page under the email's own policy",
+    "dry_run_search": "an htmx fragment of the builder's dry run: tests/browser/test_dry_run.py",
+}
+# Which of the demo's objects a route's parameters name, by a word of the route's name (first match).
+ROUTE_OBJECTS = [
+    ("test_clock", "clock"), ("api_keys:", "api_key"), ("retry_policy", "policy"), ("exchange_rate", "rate"),
+    ("run_", "automation"), ("automation", "automation"), ("backtest", "backtest"), ("customer", "customer"),
+    ("invoice", "invoice"), ("subscription", "subscription"), ("quote", "quote"), ("webhook", "endpoint"),
+    ("delivery", "endpoint"), ("email", "email"),
+]  # fmt: skip
+
+
+def _every_route(ids: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """(name, paths) of every dashboard route but the API's and NOT_WALKED, its parameters filled
+    with the demo's objects (a transition's confirmation once per transition of its kind)."""
+    found = []
+    for name, route in dashboard_endpoints():
+        if name.startswith("api_v1:") or name in NOT_WALKED:
+            continue
+        key = next((key for word, key in ROUTE_OBJECTS if word in name), None)
+        values = {
+            "public_id": [ids.get(key, "x")], "pk": [ids.get(key, "x")], "backtest_id": [ids["backtest"]],
+            "run_id": [ids["run"]], "event_id": [ids["event"]], "currency": ["USD"],
+            "kind": ["invoice"], "name": sorted(TRANSITIONS.get(key, ["x"])),
+        }  # fmt: skip
+        if name == "object_dry_run":
+            values["public_id"] = [ids["invoice"]]
+        paths = fill(route, values)
+        found.append((name, paths[:-1] if len(paths) > 1 else paths))  # fill's last path is its hostile one
+    return found
 
 
 UNLABELED = """() => [...document.querySelectorAll('main input, main select, main textarea, main button')]
