@@ -79,6 +79,24 @@ def test_the_per_enqueue_line_of_django_q_goes_to_debug(caplog):
     assert [r.levelname for r in enqueued] == ["DEBUG"]
 
 
+# django-q2's async_task with a broker that keeps nothing: only the logging around it is looked at.
+ENQUEUE = (
+    "from django_q.tasks import async_task\n"
+    "broker = type('Broker', (), {'list_key': 'relance', 'enqueue': lambda self, pack: 'task-1'})()\n"
+    "async_task('math.floor', 1.5, broker=broker, sync=False)"
+)
+
+
+def test_a_process_writes_the_per_enqueue_line_only_when_its_log_level_is_debug():
+    at_info = _shell(ENQUEUE, LOG_LEVEL="INFO")
+    assert at_info.returncode == 0, at_info.stderr
+    assert "Enqueued" not in at_info.stderr
+    at_debug = _shell(ENQUEUE, LOG_LEVEL="DEBUG")
+    assert at_debug.returncode == 0, at_debug.stderr
+    [line] = [line for line in at_debug.stderr.splitlines() if "Enqueued" in line]
+    assert re.fullmatch(r"\S+ \S+ DEBUG django-q \[\d+\] Enqueued \[relance\] task-1", line)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

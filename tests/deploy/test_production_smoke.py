@@ -53,6 +53,10 @@ FIRST_RUN = [
     ("manage.py", "create_user"),
 ]
 HASHED = re.compile(r"\.[0-9a-f]{12}\.[a-z0-9]+$")  # name.<hash>.ext (manifest storage)
+# The automations page's own files: its stylesheet, htmx, SortableJS (drag and drop), relance.js.
+PAGE_ASSETS = {"css/relance.css", "django_htmx/htmx-2.min.js", "vendor/sortablejs/Sortable.min.js", "js/relance.js"}
+# README, Logging: every line of every process starts with time, level, logger name and pid.
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+ \[\d+\] ")
 
 
 def wait_for(condition, timeout: float, interval: float = 0.25):
@@ -384,16 +388,21 @@ def test_the_readme_production_steps_serve_the_dashboard_and_run_a_step_from_a_f
             page = browser.request("GET", "/automations/")
             assert page.status_code == 200, page.text
             assert EDITOR in page.text
+            assert "New automation" in page.text  # an editor's page, not a viewer's
             refs = StaticRefs()
             refs.feed(page.text)
             static = [url for url in refs.urls if url.startswith("/static/")]
-            assert len(static) >= 3, refs.urls  # the stylesheet, htmx, relance.js, SortableJS
+            unhashed = {re.sub(r"\.[0-9a-f]{12}(?=\.[a-z0-9]+$)", "", url[len("/static/") :]) for url in static}
+            assert unhashed >= PAGE_ASSETS, refs.urls
+            collected = clone / "staticfiles"
             for url in static:
-                asset = browser.request("GET", url)
+                asset = browser.request("GET", url, headers={"Accept-Encoding": "gzip"})
                 assert asset.status_code == 200, url
                 assert HASHED.search(url.partition("?")[0]), f"{url} has no hashed name"
                 max_age = re.search(r"max-age=(\d+)", asset.headers.get("Cache-Control", ""))
                 assert max_age and int(max_age.group(1)) >= 365 * 24 * 3600, (url, asset.headers)
+                assert asset.headers.get("Content-Encoding") == "gzip", (url, asset.headers)  # compressed
+                assert asset.content == (collected / url[len("/static/") :]).read_bytes(), url
 
             # 6. An overdue invoice's step runs on the workers; its email reaches the SMTP server.
             number = install.manage(
@@ -425,7 +434,14 @@ def test_the_readme_production_steps_serve_the_dashboard_and_run_a_step_from_a_f
                 install.stop(name)
             assert wait_for(lambda: not install.processes_left(), timeout=15), install.processes_left()
             assert "running" not in step_statuses(database_url)
-            # Every process logged with time and level; gunicorn wrote an access log.
+            # Every process logged each line with time, level, logger name and pid, and none the
+            # per-enqueue "Enqueued …" line (at DEBUG), though the dispatcher enqueued the step's task.
+            for name in install.procs:
+                lines = (logs / f"{name}.log").read_text().splitlines()
+                assert lines, f"{name} logged nothing"
+                assert [line for line in lines if not LOG_LINE.match(line)] == [], f"{name}:\n" + "\n".join(lines)
+                assert not [line for line in lines if "Enqueued" in line], f"{name}:\n" + "\n".join(lines)
+            # gunicorn wrote an access log.
             web_log = (logs / "web.log").read_text()
             assert re.search(
                 r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO \S+ \[\d+\] .*"GET /automations/ HTTP/1.1" 200 ',
