@@ -182,3 +182,16 @@ def test_the_local_tls_recipe_gunicorn_with_a_self_signed_certificate(production
     assert page.status == 200
     assert page.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
     assert "; secure" in page.headers["Set-Cookie"].lower()  # the CSRF cookie
+
+
+def test_of_the_npm_packages_the_finders_offer_collectstatic_only_sortablejs_distributed_file():
+    from django.contrib.staticfiles.finders import get_finders
+
+    node_modules = ROOT / "node_modules"
+    assert (node_modules / "sortablejs" / "Sortable.js").is_file()  # the whole package is there (npm ci)
+    offered = []
+    for finder in get_finders():
+        for path, storage in finder.list(["CVS", ".*", "*~"]):
+            if Path(storage.path(path)).is_relative_to(node_modules):
+                offered.append(f"{storage.prefix}/{path}" if getattr(storage, "prefix", None) else path)
+    assert offered == ["vendor/sortablejs/Sortable.min.js"]
