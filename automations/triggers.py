@@ -1,6 +1,6 @@
 """The 8 triggers of SPEC §2: what starts a run, what its steps are timed from, what ends it."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 RELATIVE = "relative"  # steps wait N minutes/hours/days after the previous step (or the trigger)
 ANCHORED = "anchored"  # steps happen N days/hours before or after an anchor date
@@ -14,7 +14,7 @@ class Trigger:
     object_type: str  # "invoice", "quote" or "subscription"
     timing: str
     anchor_field: str = ""  # for anchored triggers: the object's date the steps are timed from
-    ends_on: dict[str, str] = field(default_factory=dict)  # event type → reason a run ends early
+    # When a run ends early: `automations.engine.end_conditions`, the one definition.
 
     @property
     def is_anchored(self) -> bool:
@@ -27,42 +27,34 @@ TRIGGERS: dict[str, Trigger] = {
         Trigger(
             "invoice.due_date_upcoming", "Invoice due date is upcoming",
             "Remind before (or after) an invoice's due date.", "invoice", ANCHORED, "due_date",
-            {"invoice.paid": "invoice paid", "invoice.voided": "invoice voided"},
         ),
         Trigger(
             "invoice.finalized", "Invoice is finalized",
             "Act when an invoice is finalized and sent or charged.", "invoice", RELATIVE, "",
-            {"invoice.paid": "invoice paid", "invoice.voided": "invoice voided",
-             "invoice.marked_uncollectible": "invoice marked uncollectible"},
         ),
         Trigger(
             "invoice.overdue", "Invoice is overdue",
             "Chase an open invoice once it is past its due date.", "invoice", RELATIVE, "",
-            {"invoice.paid": "invoice paid", "invoice.voided": "invoice voided"},
         ),
         Trigger(
             "quote.expiring", "Quote has an expiration date",
             "Remind before a quote expires.", "quote", ANCHORED, "expires_at",
-            {"quote.accepted": "quote accepted", "quote.canceled": "quote canceled"},
         ),
         Trigger(
             "subscription.canceled", "Subscription is canceled",
-            "Confirm a cancellation, ask why, alert the team.", "subscription", RELATIVE, "", {},
+            "Confirm a cancellation, ask why, alert the team.", "subscription", RELATIVE, "",
         ),
         Trigger(
             "subscription.payment_failed", "Subscription payment fails",
             "The first failed payment of a subscription invoice: retry, then decide.", "invoice", RELATIVE, "",
-            {"invoice.paid": "invoice paid", "invoice.voided": "invoice voided"},
         ),
         Trigger(
             "subscription.cancel_scheduled", "Subscription is scheduled to cancel",
             "Try to win the customer back before the cancellation date.", "subscription", ANCHORED, "cancel_at",
-            {},  # ends when the subscription no longer ends in cancellation (see the engine)
         ),
         Trigger(
             "subscription.pause_scheduled", "Subscription payment collection is scheduled to pause",
             "Prepare the customer for a pause in collection.", "subscription", ANCHORED, "pause_starts_at",
-            {},  # ends when the pause is withdrawn before it starts (see the engine)
         ),
     ]
 }  # fmt: skip

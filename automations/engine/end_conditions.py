@@ -4,7 +4,8 @@ read from an object's state at a moment.
 The same definition answers three questions:
 - does this event end the runs on its object? (the state its snapshot recorded, at its time);
 - may a run start now? (the object's current state: a run never starts when its end condition
-  already holds, whatever order the events were handled in);
+  already holds, whatever order the events were handled in; nor when a later event, handled
+  already, recorded it: `event_effects.ended_since`);
 - may a step act now? (the same, at the step's time, before every action).
 """
 

@@ -4,7 +4,9 @@ anchors they move. Pure reading of the event and its object; no writes."""
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from automations.engine.end_conditions import State, ending
+from django.db.models import Exists, OuterRef
+
+from automations.engine.end_conditions import Ending, State, ending
 from automations.engine.objects import OBJECT_MODELS
 from automations.triggers import TRIGGERS
 from billing.models import Event
@@ -32,11 +34,15 @@ class End:
     at: datetime
     event_id: int
 
-    def reason_for(self, run) -> str | None:
-        """Why this event ends `run`, or None when it does not."""
+    def ending_for(self, run) -> Ending | None:
+        """The end condition by which this event ends `run` (saved, or about to start), or None."""
         if run.event_id is not None and run.event_id >= self.event_id:
             return None  # started by a later event (handled first): this state is older than the run
-        found = ending(self.trigger, self.state, at=self.at, anchor=run.anchor_at)
+        return ending(self.trigger, self.state, at=self.at, anchor=run.anchor_at)
+
+    def reason_for(self, run) -> str | None:
+        """Why this event ends `run`, or None when it does not."""
+        found = self.ending_for(run)
         return found.reason if found else None
 
 
@@ -122,6 +128,49 @@ def ends(event: Event) -> list[End]:
             continue
         found.append(End(trigger, now.reason, state, event.created, event.pk))
     return found
+
+
+def handled_later(events: list[Event]) -> dict[str, list[Event]]:
+    """By object id, the events on the objects of `events` that come after the first of them and
+    were handled already (in one query): an event handled late must not start a run that one of
+    them, handled in order, would have ended (`ended_since`)."""
+    from automations.models import HandledEvent
+
+    if not events:
+        return {}
+    handled = HandledEvent.objects.filter(event_id=OuterRef("pk"))
+    found: dict[str, list[Event]] = {}
+    for later in (
+        Event.objects.filter(object_id__in={event.object_id for event in events}, pk__gt=min(e.pk for e in events))
+        .exclude(type__endswith=".created")
+        .filter(Exists(handled))
+        .order_by("pk")
+    ):
+        found.setdefault(later.object_id, []).append(later)
+    return found
+
+
+def ended_since(event: Event, trigger: str, anchor: datetime | None, later: list[Event]) -> Ending | None:
+    """The end condition by which one of `later` (events on the same object, handled already)
+    ends a run of `trigger` that `event` would start now, anchored at `anchor`: the first that
+    does, as if the events had been handled in order. An end state that did not last (a
+    cancellation unscheduled, then scheduled again) still ended the runs started before it."""
+    probe = _Probe(event_id=event.pk, anchor_at=anchor)
+    for other in later:
+        if other.pk <= event.pk:
+            continue
+        for end in ends(other):
+            if end.trigger == trigger and (found := end.ending_for(probe)) is not None:
+                return found
+    return None
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """What `End.ending_for` reads of a run, for one not started yet."""
+
+    event_id: int
+    anchor_at: datetime | None
 
 
 def moves(event: Event) -> list[Move]:

@@ -4,8 +4,9 @@ happened, move pending steps whose anchor date moved; keep the matching record.
 1. Skip the event if it was handled already (HandledEvent).
 2. For each trigger it starts: pick the first matching automation and start its run, unless
    the object's current state already meets the trigger's end condition (events handled out of
-   order: the invoice was paid before its `invoice.finalized` was handled); record the checks
-   and the outcome (MatchingRecord). The unique constraints on (event, trigger) make a second,
+   order: the invoice was paid before its `invoice.finalized` was handled), or a later event on
+   it, handled already, ended such a run (a cancellation unscheduled, then scheduled again:
+   `event_effects.ended_since`); record the checks and the outcome (MatchingRecord). The unique constraints on (event, trigger) make a second,
    concurrent handling fail and roll back instead of starting a second run.
 3. End runs and move anchors as the event says (only runs that earlier events started: an
    event handled late does not end a run on a state older than the run).
@@ -70,12 +71,13 @@ def _in_time_of(event: Event):
 def _handle(event: Event) -> None:
     starts, moves = event_effects.starts(event), event_effects.moves(event)
     obj = event_effects.load_object(event) if starts or moves else None
+    later = event_effects.handled_later([event]).get(event.object_id, []) if starts and obj else []
     for start in starts:
         if obj is None:
             continue
         automation, checks = first_match(start.trigger, obj)
         anchor = anchor_of(obj, start.trigger) or start.anchor
-        stopped = ending_now(start.trigger, obj, at=clock.now(), anchor=anchor)
+        stopped = _stopped(event, start.trigger, obj, anchor, later, now=clock.now())
         run = None
         if automation is not None and stopped is None:
             run = start_run(automation=automation, event=event, trigger=start.trigger, anchor=anchor)
@@ -193,7 +195,9 @@ def _start_all(events: list[Event]) -> None:
     product_filter = any(
         f["type"] == "product" for autos in automations.values() for a in autos for f in a.current_version.filters
     )
-    objects = _load_objects([event for event, starts in planned if starts], prefetch_products=product_filter)
+    starting = [event for event, starts in planned if starts]
+    objects = _load_objects(starting, prefetch_products=product_filter)
+    later = event_effects.handled_later(starting)
     runs, records = [], []
     with rates_memo():
         for event, starts in planned:
@@ -204,7 +208,7 @@ def _start_all(events: list[Event]) -> None:
                 automation, checks = matchers[start.trigger].match(obj)
                 run = None
                 anchor = anchor_of(obj, start.trigger) or start.anchor
-                stopped = ending_now(start.trigger, obj, at=now, anchor=anchor)
+                stopped = _stopped(event, start.trigger, obj, anchor, later.get(event.object_id, []), now=now)
                 if automation is not None and stopped is None:
                     steps = plan_steps(
                         version=automation.current_version, trigger=start.trigger, anchor=anchor,
@@ -233,6 +237,13 @@ def _load_objects(events: list[Event], *, prefetch_products: bool) -> dict[tuple
             rows = rows.prefetch_related(OBJECT_PREFETCH[object_type])
         found |= {(object_type, obj.public_id): obj for obj in rows}
     return found
+
+
+def _stopped(event: Event, trigger: str, obj, anchor, later: list[Event], *, now) -> Ending | None:
+    """Why a run of `trigger` that `event` starts must not start: its end condition holds for the
+    object now, or a later event on it, handled already, ended it (it would have ended the run,
+    handled in order: an end state that did not last still ends the runs started before it)."""
+    return ending_now(trigger, obj, at=now, anchor=anchor) or event_effects.ended_since(event, trigger, anchor, later)
 
 
 def anchor_of(obj, trigger: str):

@@ -370,3 +370,82 @@ def test_a_quotes_expiry_cancels_it_and_ends_its_run(handle):
         handle(_event(quote, "quote.canceled"))
     run = Run.objects.get()
     assert (run.status, run.reason) == ("ended", "quote canceled")
+
+
+# --- an end state that did not last: the order of the events decides ---------------------------
+
+
+@pytest.mark.parametrize("order", ["in order", "unscheduling first"])
+def test_a_cancellation_unscheduled_then_scheduled_again_leaves_one_run_whatever_the_order(handle, order):
+    """Scheduled (1), unscheduled (2), scheduled again (3): handled in order, (2) ends the run of
+    (1) and (3) starts one. Handled with (2) before (1), the subscription ends in cancellation
+    again by then, yet (1) must not start a second run: (2), already handled, ended it."""
+    automation("subscription.cancel_scheduled", _memo(_after(3, "before")))
+    with time_machine.travel(DAY0, tick=False):
+        subscription = services.subscription_create(customer=make_customer(), items=[(make_price(), 1)])
+        services.subscription_schedule_cancel(subscription=subscription, at=DAY0 + timedelta(days=20))
+        first = _event(subscription, "customer.subscription.updated")
+        services.subscription_unschedule_cancel(subscription=subscription)
+        unscheduled = _event(subscription, "customer.subscription.updated")
+        services.subscription_schedule_cancel(subscription=subscription, at=DAY0 + timedelta(days=25))
+        again = _event(subscription, "customer.subscription.updated")
+        for event_id in [first, unscheduled, again] if order == "in order" else [unscheduled, again, first]:
+            handle(event_id)
+    assert Run.objects.filter(status="active").count() == 1
+    run = Run.objects.get(status="active")
+    assert (run.event_id, run.anchor_at) == (again, DAY0 + timedelta(days=25))
+    if order != "in order":
+        assert not Run.objects.filter(event_id=first).exists()
+        assert _record(first, "subscription.cancel_scheduled").outcome == (
+            "not started: the subscription no longer ends in cancellation"
+        )
+    with time_machine.travel(DAY0 + timedelta(days=30), tick=False):
+        assert dispatch_due() == 1
+    assert OutboundEmail.objects.count() == 1
+
+
+@pytest.mark.parametrize("order", ["in order", "withdrawal first"])
+def test_a_pause_withdrawn_then_scheduled_again_leaves_one_run_whatever_the_order(handle, order):
+    automation("subscription.pause_scheduled", _custom_webhook(_after(1, "before")))
+    _endpoint("customer.subscription.custom_event")
+    with time_machine.travel(DAY0, tick=False):
+        subscription = services.subscription_create(customer=make_customer(), items=[(make_price(), 1)])
+        services.subscription_pause_collection(subscription=subscription, starts_at=DAY0 + timedelta(days=4))
+        first = _event(subscription, "customer.subscription.updated")
+        services.subscription_resume_collection(subscription=subscription)
+        withdrawn = _event(subscription, "customer.subscription.updated")
+        services.subscription_pause_collection(subscription=subscription, starts_at=DAY0 + timedelta(days=8))
+        again = _event(subscription, "customer.subscription.updated")
+        for event_id in [first, withdrawn, again] if order == "in order" else [withdrawn, again, first]:
+            handle(event_id)
+    run = Run.objects.get(status="active")
+    assert (run.event_id, run.anchor_at) == (again, DAY0 + timedelta(days=8))
+    if order != "in order":
+        assert _record(first, "subscription.pause_scheduled").outcome == "not started: the pause was already withdrawn"
+    with time_machine.travel(DAY0 + timedelta(days=7, minutes=1), tick=False):
+        assert dispatch_due() == 1
+    assert WebhookDelivery.objects.count() == 1
+
+
+@pytest.mark.parametrize("order", ["in order", "auto_advance first"])
+def test_auto_advance_turned_off_and_on_again_ends_the_due_date_run_whatever_the_order(handle, order):
+    """The due-date run ends when auto_advance is turned off; turning it on again does not
+    restart it. Handled before the finalization, the turning off still keeps the run from starting."""
+    automation("invoice.due_date_upcoming", _memo(_after(2, "before")))
+    with time_machine.travel(DAY0, tick=False):
+        invoice = _send_invoice()
+        finalized = _event(invoice, "invoice.finalized")
+        services.invoice_update(invoice=invoice, auto_advance=False)
+        off = _event(invoice, "invoice.updated")
+        services.invoice_update(invoice=invoice, auto_advance=True)
+        on = _event(invoice, "invoice.updated")
+        for event_id in [finalized, off, on] if order == "in order" else [off, on, finalized]:
+            handle(event_id)
+    assert not Run.objects.filter(status="active").exists()
+    if order != "in order":
+        assert _record(finalized, "invoice.due_date_upcoming").outcome == (
+            "not started: auto_advance already turned off"
+        )
+    with time_machine.travel(DAY0 + timedelta(days=9), tick=False):
+        assert dispatch_due() == 0
+    assert not OutboundEmail.objects.exists()
