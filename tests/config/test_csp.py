@@ -3,6 +3,7 @@ our templates carry no inline script, style block, style attribute or event hand
 and the Django admin's own inline tags carry the response's nonce."""
 
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,61 @@ def test_a_rendered_dashboard_page_has_no_inline_script_or_style(client, viewer,
     assert "<script" in text  # htmx, SortableJS and relance.js, from files
     found = [what for pattern, what in INLINE if pattern.search(text)]
     assert not found, found
+
+
+class _InlineContent(HTMLParser):
+    """What a page's parsed tags carry that a policy of scripts and styles from self refuses (the
+    text of the page, an email's HTML source shown escaped for instance, is not looked at)."""
+
+    def __init__(self):
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "script" and "src" not in attrs:
+            self.found.append("an inline <script>")
+        if tag == "style" and "nonce" not in attrs:
+            self.found.append("a <style> block without the CSP nonce")
+        for name, value in attrs.items():
+            if name == "style":
+                self.found.append(f"a style= attribute on <{tag}>")
+            elif name.startswith(("on", "hx-on")):
+                self.found.append(f"an {name}= attribute on <{tag}>")
+            elif (value or "").strip().lower().startswith("javascript:"):
+                self.found.append(f"a javascript: URL in <{tag} {name}>")
+
+
+def inline_content(html: str) -> list[str]:
+    parser = _InlineContent()
+    parser.feed(html)
+    return parser.found
+
+
+def test_every_dashboard_page_sends_the_policy_and_renders_no_inline_script_or_style(client, editor):
+    """Every route of the URL configuration, opened with the demo's objects (the same walk as the
+    axe-core test): a page added later is checked without being listed."""
+    from tests.browser.test_accessibility import _demo_with_webhooks, _every_route
+
+    ids = _demo_with_webhooks()
+    client.force_login(editor)
+    checked, found = 0, []
+    for _name, paths in _every_route(ids):
+        for path in paths:
+            response = client.get(path)
+            if response.status_code != 200 or not response["Content-Type"].startswith("text/html"):
+                continue
+            checked += 1
+            policy = directives(response)
+            for kind in ("script-src", "style-src"):
+                if not (policy[kind][0] == "'self'" and all(v.startswith("'nonce-") for v in policy[kind][1:])):
+                    found.append(f"{path}: {kind} {policy[kind]}")
+            found += [f"{path}: {what}" for what in inline_content(response.text)]
+    assert checked >= 40
+    docs = client.get("/v1/docs")  # the API's own page, outside the dashboard's routes
+    assert docs.status_code == 200 and "'self'" in docs["Content-Security-Policy"]
+    found += [f"/v1/docs: {what}" for what in inline_content(docs.text)]
+    assert not found, "\n".join(found)
 
 
 def test_the_admin_inline_tags_carry_the_nonce_of_the_response(admin_client):
