@@ -449,3 +449,29 @@ def test_auto_advance_turned_off_and_on_again_ends_the_due_date_run_whatever_the
     with time_machine.travel(DAY0 + timedelta(days=9), tick=False):
         assert dispatch_due() == 0
     assert not OutboundEmail.objects.exists()
+
+
+def test_a_due_date_set_on_an_invoice_paid_before_the_update_is_handled_starts_no_run(handle):
+    automation("invoice.due_date_upcoming", _memo(_after(2, "before")))
+    with time_machine.travel(DAY0, tick=False):
+        invoice = make_invoice(collection_method="send_invoice", due_date=None)
+        services.invoice_update(invoice=invoice, due_date=DAY0 + timedelta(days=10))
+        updated = _event(invoice, "invoice.updated")
+        services.invoice_mark_paid(invoice=invoice)
+        handle(_event(invoice, "invoice.paid"))
+        handle(updated)
+    assert not Run.objects.exists()
+    assert _record(updated, "invoice.due_date_upcoming").outcome == "not started: invoice already paid"
+
+
+def test_a_quote_expired_before_its_finalization_is_handled_starts_no_reminder(handle):
+    automation("quote.expiring", _memo(_after(1, "before")))
+    with time_machine.travel(DAY0, tick=False):
+        quote = _open_quote(expires_in_days=3)
+        finalized = _event(quote, "quote.finalized")
+    with time_machine.travel(DAY0 + timedelta(days=3, minutes=1), tick=False):
+        jobs.run_quote_expiry()
+        handle(_event(quote, "quote.canceled"))
+        handle(finalized)
+    assert not Run.objects.exists()
+    assert _record(finalized, "quote.expiring").outcome == "not started: quote already canceled"
