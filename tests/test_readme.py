@@ -15,3 +15,12 @@ def test_every_settings_menu_the_readme_names_is_a_label_of_the_settings_navigat
     unknown = [text for text in named if not any(re.match(re.escape(label) + r"\b", text) for label in labels)]
     assert unknown == []
     assert "(Settings page)" not in readme  # which one: name it
+
+
+def test_every_menu_the_readme_names_is_a_label_of_the_dashboards_navigation():
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    base = (ROOT / "templates/base.html").read_text()
+    labels = set(re.findall(r"\{% endblock %\}>([^<>{}]+)</a>", base))
+    named = re.findall(r"\*\*([^*]+)\*\* in the menu", readme)
+    assert named, "the README names no menu of the dashboard"
+    assert [name for name in named if name not in labels] == []
