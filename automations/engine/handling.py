@@ -321,8 +321,21 @@ class EventSweep:
         if self.full_pass_at is None or now - self.full_pass_at >= self.FULL_PASS_EVERY:
             self.handled_to, self.full_pass_at = 0, now
         ids = unhandled_event_ids(self.LIMIT, after=self.handled_to)
-        handled = sum(1 for event_id in ids if handle_event(event_id))  # an error leaves handled_to as it was
+        handled, first_failed = 0, None
+        for event_id in ids:
+            try:
+                handled += bool(handle_event(event_id))
+            except Exception as error:
+                if connection_lost(error):  # the dispatcher's loop logs the outage once
+                    raise
+                # One event the engine cannot handle (a definition it cannot read) must not stop
+                # the dispatcher: it is logged, the others are handled, and the mark stays below
+                # it so that the next pass tries it again.
+                logger.exception("event %s could not be handled; the sweep tries it again", event_id)
+                first_failed = event_id if first_failed is None else first_failed
         older = Event.objects.filter(pk__gt=self.handled_to, created__lte=now - SETTLE - self.LAG)
         newest_old = older.aggregate(newest=Max("pk"))["newest"] or self.handled_to
         self.handled_to = min(newest_old, ids[-1]) if len(ids) == self.LIMIT else newest_old
+        if first_failed is not None:
+            self.handled_to = min(self.handled_to, first_failed - 1)
         return handled

@@ -9,9 +9,10 @@ import time_machine
 from django.utils import timezone
 
 from automations.engine.handling import EventSweep
-from automations.models import HandledEvent, Run
+from automations.models import AutomationVersion, HandledEvent, Run
 from billing import jobs
 from billing.models import Event
+from billing.services import customer_create
 from tests.automations.test_engine import VOID, automation
 from tests.factories import make_invoice
 
@@ -72,3 +73,29 @@ def test_a_full_pass_stops_at_the_last_event_it_looked_at(monkeypatch):
         assert sweep.handled_to == events[1].pk  # the third was not looked at yet
         assert sweep.run() == 1
     assert HandledEvent.objects.count() == 3
+
+
+def test_an_event_the_engine_cannot_handle_is_logged_and_the_others_are_still_handled(caplog):
+    unreadable = automation("invoice.overdue", [VOID])
+    # A version row the engine cannot read (written by hand, or by another release).
+    AutomationVersion.objects.filter(automation=unreadable).update(filters=["not a filter"])
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        poison = _lost_overdue_event()
+        customer_create(name="Later", email="later@example.com")  # a customer.created, lost too
+    others = set(Event.objects.exclude(pk=poison.pk).values_list("pk", flat=True))
+    assert len(others) == 1
+    sweep = EventSweep()
+    with time_machine.travel(start + timedelta(minutes=10), tick=False), caplog.at_level("ERROR"):
+        assert sweep.run() == len(others)  # the dispatcher's loop goes on
+    assert [r.getMessage() for r in caplog.records] == [
+        f"event {poison.pk} could not be handled; the sweep tries it again"
+    ]
+    assert set(HandledEvent.objects.values_list("event_id", flat=True)) == others
+    assert sweep.handled_to < poison.pk  # the next pass tries it again
+
+    AutomationVersion.objects.filter(automation=unreadable).update(filters=[])  # the definition is repaired
+    with time_machine.travel(start + timedelta(minutes=11), tick=False):
+        assert sweep.run() == 1
+    assert Run.objects.get().event_id == poison.pk
+    assert sweep.handled_to == max(others)
