@@ -161,8 +161,8 @@ def test_the_local_tls_recipe_gunicorn_with_a_self_signed_certificate(production
     port = _free_port()
     log = open(tmp_path / "gunicorn.log", "w+")  # noqa: SIM115 (closed in finally)
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--certfile", cert, "--keyfile", key,
-         "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "gunicorn.conf.py",  # the README's recipe
+         "--certfile", cert, "--keyfile", key, "--bind", f"127.0.0.1:{port}", "--workers", "1"],
         cwd=ROOT, env=production | {"ALLOWED_HOSTS": "localhost"}, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     context = ssl.create_default_context(cafile=cert)
