@@ -2,6 +2,7 @@
 
 import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.urls import reverse
@@ -110,6 +111,24 @@ def test_the_page_shows_every_parameter_of_every_step(editor_client, editor):
         [("Recipient", editor.email), ("Message", "Invoice {number} failed.")],
         [("Event label", "win_back")],
         [],
+    ]
+
+
+def test_the_page_shows_a_customer_emails_own_subject_and_body_or_says_it_uses_the_default(viewer_client):
+    own = {"subject": "About {number}", "body": "Hello {customer}, please pay: {pay_link}"}
+    steps = [
+        {"action": "email_customer", "delay": VOID["delay"], "params": own},
+        {"action": "email_customer", "delay": VOID["delay"], "params": {}},
+    ]
+    auto = automation_create(name="Nudge", trigger="invoice.overdue", filters=[], steps=steps)
+    default = "the default (in the customer's language)"
+    shown = [
+        [(name, unescape(value)) for name, value in step]
+        for step in step_parameters(viewer_client.get(detail(auto)).text)
+    ]
+    assert shown == [
+        [("Subject", "About {number}"), ("Body", "Hello {customer}, please pay: {pay_link}")],
+        [("Subject", default), ("Body", default)],
     ]
 
 
