@@ -153,9 +153,13 @@ Q_CLUSTER = {
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    Q_CLUSTER["broker_class"] = "ops.brokers.SteadyRedis"
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 0.2  # seconds between broker polls when the queue is empty
+    Q_CLUSTER["broker_class"] = "ops.brokers.SteadyORM"
+# django-q2's own brokers, but the cluster's pusher and monitor wait a database or Redis restart
+# out (one line per outage) instead of dying and being restarted with a traceback each time.
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
