@@ -13,7 +13,8 @@ Every step runs exactly once and each effect happens once; every late invoice is
 with one `invoice.overdue`, and voided once by its run (events whose task the outage cut off are
 handled by the engine's sweep, a minute later). A step a worker held when its connection went is
 taken over once its lease (10 s here) runs out: none stays `running` past it. The dispatcher logs
-each outage once and its end once, with no traceback.
+each outage once and its end once, with no traceback; the cluster's pusher and monitor wait the
+outages out in place (none dies and is started again).
 
 The server restarted is a private, throwaway PostgreSQL started for this test (`initdb` and
 `pg_ctl` on a free port, TCP only, `private_postgres`), never the machine's shared one.
@@ -135,6 +136,11 @@ def test_database_restarts_while_steps_and_the_overdue_sweep_run_lose_nothing_an
     assert "Traceback" not in dispatcher_log, dispatcher_log
     assert dispatcher_log.rstrip().endswith("Automation dispatcher stopped."), dispatcher_log
     qcluster_log = "\n".join(p.read_text(errors="replace") for p in workers.logs.glob("qcluster-*.log"))
+    # The cluster's pusher and monitor waited the outages out too (ops.brokers): none died and was
+    # reincarnated, and each logged an outage in one line, not a traceback per try.
+    assert "reincarnated pusher" not in qcluster_log and "reincarnated monitor" not in qcluster_log, qcluster_log
+    assert "Failed to pull task from broker" not in qcluster_log, qcluster_log
+    assert "task queue: lost the database or broker" in qcluster_log, qcluster_log
     print(
         f"migrated in {migrated:.1f} s; {RUNS} runs and {LATE} late invoices made in "
         f"{started - began - migrated:.1f} s; restarts: {'; '.join(restarts)}; all steps done after "
