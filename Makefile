@@ -105,7 +105,15 @@ install-production: $(MO_FILES)
 # Static files, once per release on a machine with npm (or copy the result to the web machines).
 # Files of earlier releases stay (no --clear): a web process still running the old release serves them.
 # collectstatic reads no secret, so a throwaway key stands in when the environment has none.
-static: $(NPM_STAMP)
+# Where `make setup` has not installed the npm packages, only the runtime ones are (SortableJS,
+# not the browser tests' axe-core).
+NPM_RUNTIME_STAMP := node_modules/.installed-runtime
+$(NPM_RUNTIME_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "Relance needs npm (Node.js) to install SortableJS from the npm registry."; exit 1; }
+	npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $(NPM_RUNTIME_STAMP)
+
+static: $(if $(wildcard $(NPM_STAMP)),$(NPM_STAMP),$(NPM_RUNTIME_STAMP))
 	@[ -x $(PY) ] || { echo "No $(VENV): run 'make install-production' (or 'make setup') first."; exit 1; }
 	DEBUG=0 SECRET_KEY="$${SECRET_KEY:-$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')}" \
 	  PAYMENT_GATEWAY="$${PAYMENT_GATEWAY:-billing.payments.test_gateway.TestGateway}" \

@@ -343,6 +343,9 @@ def test_the_readme_production_steps_serve_the_dashboard_and_run_a_step_from_a_f
                 install.run(*step, timeout=600)
             install_seconds = time.monotonic() - install_started
             assert install.test_tools() == set()
+            # The static files' build installed the runtime npm packages only, not axe-core.
+            assert (clone / "node_modules" / "sortablejs").is_dir()
+            assert not (clone / "node_modules" / "axe-core").exists()
             for step in FIRST_RUN[2:4]:  # migrate, register_schedules
                 install.manage(*step[1:])
             create_editor = [*FIRST_RUN[4][1:], EDITOR, "--role", "editor", "--email", EDITOR_EMAIL, "--password-stdin"]
